@@ -1,0 +1,121 @@
+//! The embedded Kafka-API broker of monolithic mode.
+//!
+//! [tansu](https://github.com/tansu-io/tansu) runs in-process on a real TCP
+//! port, so services and partners use ordinary Kafka clients against it, and
+//! keeps its log in SQLite in the data directory (`sqlite://` storage), so
+//! acknowledged events survive a restart. It lives in its own crate because
+//! it is the heaviest dependency: only the command line links it.
+
+use std::{
+    net::{SocketAddr, TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use tokio::task::JoinHandle;
+use url::Url;
+
+/// How long to wait for the broker to accept connections after start.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The data directory could not be used.
+    #[error("broker data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// No free port could be found for `127.0.0.1:0`.
+    #[error("no free port for the broker: {0}")]
+    Port(std::io::Error),
+    /// tansu refused its configuration or storage.
+    #[error("broker: {0}")]
+    Tansu(String),
+    /// The broker did not accept connections in time.
+    #[error("broker did not accept connections on {0} within {READY_TIMEOUT:?}")]
+    NotReady(SocketAddr),
+}
+
+/// A running embedded broker.
+#[derive(Debug)]
+pub struct EmbeddedBroker {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl EmbeddedBroker {
+    /// Starts the broker on `addr` with its log in `data_dir/broker.db`, and
+    /// returns once it accepts connections. Port 0 picks a free port (the
+    /// broker must advertise its real port, so it is chosen up front).
+    pub async fn start(addr: SocketAddr, data_dir: &Path) -> Result<Self, BrokerError> {
+        let addr = if addr.port() == 0 {
+            let probe = TcpListener::bind(addr).map_err(BrokerError::Port)?;
+            probe.local_addr().map_err(BrokerError::Port)?
+        } else {
+            addr
+        };
+        std::fs::create_dir_all(data_dir).map_err(|source| BrokerError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let dir = data_dir
+            .canonicalize()
+            .map_err(|source| BrokerError::DataDir {
+                path: data_dir.to_owned(),
+                source,
+            })?;
+        // tansu drops the first slash after `sqlite://`, so an absolute
+        // path needs four in all.
+        let storage = Url::parse(&format!("sqlite:///{}", dir.join("broker.db").display()))
+            .map_err(|e| BrokerError::Tansu(format!("storage url: {e}")))?;
+        let listener = Url::parse(&format!("tcp://{addr}"))
+            .map_err(|e| BrokerError::Tansu(format!("listener url: {e}")))?;
+
+        let mut broker = tansu_broker::broker::Broker::<
+            tansu_broker::coordinator::group::administrator::Controller<
+                tansu_storage::StorageContainer,
+            >,
+            tansu_storage::StorageContainer,
+        >::builder()
+        .node_id(0)
+        .cluster_id("rapport")
+        .incarnation_id(uuid::Uuid::now_v7())
+        .advertised_listener(listener.clone())
+        .storage(storage)
+        .listener(listener)
+        .silent(true)
+        .build()
+        .await
+        .map_err(|e| BrokerError::Tansu(e.to_string()))?;
+        let task = tokio::spawn(async move {
+            if let Err(e) = broker.serve(tokio::time::Instant::now()).await {
+                tracing::error!(error = %e, "embedded broker stopped");
+            }
+        });
+        let started = tokio::time::Instant::now();
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if task.is_finished() || started.elapsed() > READY_TIMEOUT {
+                task.abort();
+                return Err(BrokerError::NotReady(addr));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tracing::info!(%addr, "embedded Kafka broker listening");
+        Ok(EmbeddedBroker { addr, task })
+    }
+
+    /// The address clients connect to (also the advertised listener).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting connections. Storage is SQLite in WAL mode, so what
+    /// was acknowledged is already durable; nothing needs flushing.
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,146 @@
+//! `rapport run`: monolithic mode.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use rapport_broker::EmbeddedBroker;
+use rapport_platform::{
+    Started, StoreSettings,
+    config::{Config, LogFormat, Needs},
+    events::topics,
+    identity::DevTokenKey,
+    kafka::ensure_topics,
+    metrics::Metrics,
+    telemetry,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    ConfigArgs,
+    lifecycle::Running,
+    serve::{context, start_service},
+    targets::{Module, Target},
+};
+
+/// Name of the dev-token key file in the data directory.
+pub(crate) const DEV_TOKEN_KEY_FILE: &str = "dev-token.key";
+/// How long topic creation retries while the embedded broker warms up.
+const TOPICS_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Arguments of `rapport run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// Where SQLite databases, the broker's log and the dev-token key live.
+    #[arg(long, env = "RAPPORT_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Address of the REST API (port 0 picks a free port).
+    #[arg(long, env = "RAPPORT_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    http_addr: SocketAddr,
+    /// Address the embedded Kafka broker listens on and advertises.
+    #[arg(long, env = "RAPPORT_KAFKA_ADDR", default_value = "127.0.0.1:9092")]
+    kafka_addr: SocketAddr,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+/// Defaults of monolithic mode: readable logs, one broker (so one replica).
+fn monolith_defaults() -> Config {
+    let mut c = Config::default();
+    c.telemetry.log_format = LogFormat::Text;
+    // The embedded broker logs every maintenance pass at INFO.
+    c.telemetry.log_level = "info,tansu_broker=warn,tansu_storage=warn,tansu_service=warn,tansu_sans_io=warn,tansu_schema=warn".into();
+    c.kafka.topics.partitions = 3;
+    c.kafka.topics.replication_factor = 1;
+    c
+}
+
+pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let mut config = Config::load_over(monolith_defaults(), args.config.config.as_deref())?;
+    config.validate(Needs::default())?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("create data directory {}", args.data_dir.display()))?;
+    let data_dir = args.data_dir.canonicalize()?;
+    config.http_addr = args.http_addr;
+    let key_file = data_dir.join(DEV_TOKEN_KEY_FILE);
+    // Created on first run, so `rapport dev-token` and the gateway agree.
+    DevTokenKey::load_or_create(&key_file)?;
+    config.auth.dev_token_key_file = Some(key_file);
+    let _telemetry = telemetry::init(&config.telemetry, "rapport")?;
+    let metrics = Metrics::new();
+    let mut running = Running::default();
+    let mut kafka_addr = args.kafka_addr;
+    let mut http_addr = args.http_addr;
+
+    for module in Target::All.modules() {
+        let shutdown = CancellationToken::new();
+        let started = match module {
+            Module::Broker => {
+                let broker = EmbeddedBroker::start(args.kafka_addr, &data_dir).await?;
+                kafka_addr = broker.addr();
+                config.kafka.bootstrap_servers = kafka_addr.to_string();
+                let stop = shutdown.clone();
+                Started {
+                    addr: kafka_addr,
+                    tasks: vec![tokio::spawn(async move {
+                        stop.cancelled().await;
+                        broker.stop();
+                        Ok(())
+                    })],
+                }
+            }
+            Module::Topics => {
+                create_topics(&config).await?;
+                continue;
+            }
+            _ => {
+                // Services listen on free loopback ports; peers learn them
+                // from the configuration, exactly as in distributed mode.
+                let mut service_config = config.clone();
+                if module != Module::Gateway {
+                    service_config.listen_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+                }
+                let store = StoreSettings::Sqlite(data_dir.join(format!("{}.db", module.name())));
+                let ctx = context(service_config, store, metrics.clone(), shutdown.clone());
+                let started = start_service(module, &ctx).await?;
+                let url = Some(format!("http://{}", started.addr));
+                match module {
+                    Module::Contacts => config.peers.contacts = url,
+                    Module::Deals => config.peers.deals = url,
+                    Module::Tasks => config.peers.tasks = url,
+                    Module::Comms => config.peers.comms = url,
+                    Module::Analytics => config.peers.analytics = url,
+                    _ => http_addr = started.addr,
+                }
+                started
+            }
+        };
+        running.push(module.name(), shutdown, started);
+    }
+
+    println!(
+        "Rapport is ready. REST API: http://{http_addr}  Kafka: {kafka_addr}  Data: {}",
+        data_dir.display()
+    );
+    println!(
+        "Get a token with: rapport dev-token --data-dir {} --tenant acme --user you --role admin",
+        data_dir.display()
+    );
+    running
+        .wait_and_stop(Duration::from_secs(config.shutdown_grace_seconds))
+        .await
+}
+
+/// Creates the topics, retrying while the broker finishes starting.
+async fn create_topics(config: &Config) -> anyhow::Result<()> {
+    let started = tokio::time::Instant::now();
+    loop {
+        match ensure_topics(&config.kafka, topics::ALL).await {
+            Ok(()) => return Ok(()),
+            Err(e) if started.elapsed() < TOPICS_DEADLINE => {
+                tracing::debug!(error = %e, "topics not created yet, retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! `rapport serve <target>`: one service of distributed mode, and the
+//! service starter both modes share.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::{Context, bail};
+use rapport_platform::{
+    ServiceContext, Started, StoreSettings,
+    config::{Config, Needs},
+    identity::DevTokenKey,
+    metrics::{Metrics, serve_metrics},
+    telemetry,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    ConfigArgs,
+    lifecycle::Running,
+    targets::{Module, Target},
+};
+
+/// Arguments of `rapport serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// The service to run: contacts, deals, tasks, comms, analytics or gateway.
+    target: Target,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+impl clap::builder::ValueParserFactory for Target {
+    type Parser = clap::builder::ValueParser;
+    fn value_parser() -> Self::Parser {
+        clap::builder::ValueParser::new(|s: &str| s.parse::<Target>())
+    }
+}
+
+/// What each service needs from the configuration.
+pub(crate) fn needs(module: Module) -> Needs {
+    let producer = Needs {
+        kafka: true,
+        store: true,
+        ..Needs::default()
+    };
+    match module {
+        Module::Contacts | Module::Deals | Module::Tasks | Module::Analytics => producer,
+        Module::Comms => Needs {
+            peers: &["contacts"],
+            ..producer
+        },
+        Module::Gateway => Needs {
+            peers: rapport_gateway::PEERS,
+            auth: true,
+            ..Needs::default()
+        },
+        Module::Broker | Module::Topics => Needs::default(),
+    }
+}
+
+/// The context a service starts with.
+pub(crate) fn context(
+    config: Config,
+    store: StoreSettings,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> ServiceContext {
+    ServiceContext {
+        config: Arc::new(config),
+        store,
+        metrics,
+        shutdown,
+    }
+}
+
+/// Starts one service module (monolithic and distributed modes alike).
+pub(crate) async fn start_service(module: Module, ctx: &ServiceContext) -> anyhow::Result<Started> {
+    Ok(match module {
+        Module::Contacts => rapport_contacts::start(ctx).await?,
+        Module::Deals => rapport_deals::start(ctx).await?,
+        Module::Tasks => rapport_tasks::start(ctx).await?,
+        Module::Comms => rapport_comms::start(ctx).await?,
+        Module::Analytics => rapport_analytics::start(ctx).await?,
+        Module::Gateway => {
+            let authenticator = match &ctx.config.auth.dev_token_key_file {
+                Some(path) if ctx.config.auth.oidc_issuer.is_none() => {
+                    Arc::new(DevTokenKey::load(path).context("auth.dev_token_key_file")?)
+                }
+                _ => bail!("auth.oidc_issuer is not supported yet; set auth.dev_token_key_file"),
+            };
+            rapport_gateway::start(ctx, authenticator).await?
+        }
+        Module::Broker | Module::Topics => bail!("{module} is internal to `rapport run`"),
+    })
+}
+
+pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let Target::One(module) = args.target else {
+        bail!("`serve all` is monolithic mode: use `rapport run`");
+    };
+    let config = Config::load(args.config.config.as_deref())?;
+    config.validate(needs(module))?;
+    let _telemetry = telemetry::init(&config.telemetry, &format!("rapport-{module}"))?;
+    let metrics = Metrics::new();
+    let shutdown = CancellationToken::new();
+    let store = StoreSettings::for_service(&config, module.name());
+    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let metrics_addr = config.metrics_addr;
+    let ctx = context(config, store, metrics.clone(), shutdown.clone());
+    let mut started = start_service(module, &ctx).await?;
+    if module != Module::Gateway {
+        let stop = shutdown.clone();
+        started.tasks.push(tokio::spawn(async move {
+            serve_metrics(metrics_addr, metrics, stop)
+                .await
+                .map_err(|e| format!("metrics on {metrics_addr}: {e}"))
+        }));
+    }
+    tracing::info!(service = module.name(), addr = %started.addr, "serving");
+    let mut running = Running::default();
+    running.push(module.name(), shutdown, started);
+    running.wait_and_stop(grace).await
+}

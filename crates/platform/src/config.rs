@@ -1,0 +1,594 @@
+//! Configuration: one root [`Config`] with a section per concern.
+//!
+//! Layers, later wins: built-in defaults, then a YAML file (`--config` or
+//! `RAPPORT_CONFIG`), then `RAPPORT_` environment variables with `__` for
+//! nesting (`RAPPORT_KAFKA__BOOTSTRAP_SERVERS`). Unknown keys are rejected.
+//! [`Config::validate`] then checks the settings a target needs and reports
+//! every problem at once, each naming its setting.
+
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Yaml},
+};
+use serde::{Deserialize, Serialize};
+
+/// Default gRPC port of every service: the conventional gRPC port.
+pub const DEFAULT_GRPC_ADDR: &str = "0.0.0.0:50051";
+/// Default Prometheus port of non-HTTP services.
+pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9090";
+/// Default REST port of the gateway.
+pub const DEFAULT_HTTP_ADDR: &str = "0.0.0.0:8080";
+/// Drain time after SIGTERM; Kubernetes' default grace period is 30 s, so
+/// 20 s leaves room for the pod to be removed from endpoints first.
+pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 20;
+/// Environment variables with the `RAPPORT_` prefix that are flags of the
+/// command line, not configuration keys.
+const NON_CONFIG_ENV: &[&str] = &["config", "data_dir", "kafka_addr", "test_scylla"];
+
+/// A secret value that never prints.
+#[derive(Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The whole configuration of one process.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// gRPC listen address of a service (`serve <service>`).
+    pub listen_addr: SocketAddr,
+    /// Address of the Prometheus `/metrics` endpoint of a gRPC service.
+    pub metrics_addr: SocketAddr,
+    /// REST listen address of the gateway.
+    pub http_addr: SocketAddr,
+    /// Seconds to drain in-flight work after SIGTERM.
+    pub shutdown_grace_seconds: u64,
+    /// Kafka connection and topics.
+    pub kafka: KafkaConfig,
+    /// Where the service keeps its data.
+    pub store: StoreConfig,
+    /// Traces, logs.
+    pub telemetry: TelemetryConfig,
+    /// gRPC addresses of the other services.
+    pub peers: PeersConfig,
+    /// Authentication of REST callers (gateway).
+    pub auth: AuthConfig,
+    /// The outbox relay.
+    pub outbox: OutboxConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen_addr: DEFAULT_GRPC_ADDR.parse().expect("constant"),
+            metrics_addr: DEFAULT_METRICS_ADDR.parse().expect("constant"),
+            http_addr: DEFAULT_HTTP_ADDR.parse().expect("constant"),
+            shutdown_grace_seconds: DEFAULT_SHUTDOWN_GRACE_SECONDS,
+            kafka: KafkaConfig::default(),
+            store: StoreConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            peers: PeersConfig::default(),
+            auth: AuthConfig::default(),
+            outbox: OutboxConfig::default(),
+        }
+    }
+}
+
+/// Kafka settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list. Required by every service but the gateway.
+    pub bootstrap_servers: String,
+    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    pub security_protocol: String,
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` when SASL is used.
+    pub sasl_mechanism: Option<String>,
+    /// SASL user name.
+    pub sasl_username: Option<String>,
+    /// SASL password (from a Secret, via `RAPPORT_KAFKA__SASL_PASSWORD`).
+    pub sasl_password: Option<Secret>,
+    /// CA bundle for TLS.
+    pub ssl_ca_location: Option<PathBuf>,
+    /// How `rapport migrate` and `rapport run` create topics.
+    pub topics: TopicsConfig,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            bootstrap_servers: String::new(),
+            security_protocol: "plaintext".into(),
+            sasl_mechanism: None,
+            sasl_username: None,
+            sasl_password: None,
+            ssl_ca_location: None,
+            topics: TopicsConfig::default(),
+        }
+    }
+}
+
+/// Topic creation settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicsConfig {
+    /// Partitions per topic; events of one aggregate share a partition.
+    pub partitions: i32,
+    /// Replicas per partition.
+    pub replication_factor: i32,
+    /// How long events are kept (ms); 7 days lets partners catch up after a week's outage.
+    pub retention_ms: i64,
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        TopicsConfig {
+            partitions: 12,
+            replication_factor: 3,
+            retention_ms: 7 * 24 * 3600 * 1000,
+        }
+    }
+}
+
+/// Which store backend a service uses.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// Embedded SQLite (monolithic mode, small installs, tests).
+    Sqlite,
+    /// A ScyllaDB cluster (distributed mode).
+    Scylla,
+}
+
+/// Store settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The backend.
+    pub backend: StoreBackend,
+    /// SQLite settings.
+    pub sqlite: SqliteConfig,
+    /// ScyllaDB settings.
+    pub scylla: ScyllaConfig,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            backend: StoreBackend::Sqlite,
+            sqlite: SqliteConfig::default(),
+            scylla: ScyllaConfig::default(),
+        }
+    }
+}
+
+/// SQLite settings.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqliteConfig {
+    /// Database file of the service.
+    pub path: Option<PathBuf>,
+}
+
+/// ScyllaDB settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScyllaConfig {
+    /// Comma-separated contact points, `host:port`.
+    pub nodes: String,
+    /// Each service uses keyspace `<prefix>_<service>`.
+    pub keyspace_prefix: String,
+    /// Replication factor when migrations create a keyspace.
+    pub replication_factor: u32,
+    /// Local data centre (preferred for requests, used in replication).
+    pub local_dc: Option<String>,
+    /// Consistency level name; LOCAL_QUORUM survives one replica down.
+    pub consistency: String,
+    /// User name.
+    pub username: Option<String>,
+    /// Password (from a Secret, via `RAPPORT_STORE__SCYLLA__PASSWORD`).
+    pub password: Option<Secret>,
+}
+
+impl Default for ScyllaConfig {
+    fn default() -> Self {
+        ScyllaConfig {
+            nodes: String::new(),
+            keyspace_prefix: "rapport".into(),
+            replication_factor: 3,
+            local_dc: None,
+            consistency: "local_quorum".into(),
+            username: None,
+            password: None,
+        }
+    }
+}
+
+/// Telemetry settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// OTLP/gRPC endpoint of a collector; no traces are exported when unset.
+    pub otlp_endpoint: Option<String>,
+    /// Fraction of new traces sampled (parent-based: a sampled caller stays sampled).
+    pub sampling_ratio: f64,
+    /// `tracing` filter directive, e.g. `info` or `rapport=debug,info`.
+    pub log_level: String,
+    /// `json` (default, for log pipelines) or `text`.
+    pub log_format: LogFormat,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            sampling_ratio: 1.0,
+            log_level: "info".into(),
+            log_format: LogFormat::Json,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line, with span fields (tenant, trace_id).
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// gRPC addresses (`http://host:port`) of the other services.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PeersConfig {
+    /// The contacts service.
+    pub contacts: Option<String>,
+    /// The deals service.
+    pub deals: Option<String>,
+    /// The tasks service.
+    pub tasks: Option<String>,
+    /// The comms service.
+    pub comms: Option<String>,
+    /// The analytics service.
+    pub analytics: Option<String>,
+}
+
+/// Authentication settings of the gateway.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// File holding the HS256 key that signs dev tokens.
+    pub dev_token_key_file: Option<PathBuf>,
+    /// OIDC issuer URL (reserved for the OIDC issue).
+    pub oidc_issuer: Option<String>,
+}
+
+/// Outbox relay settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// When false, events stay in the outbox (maintenance, tests of durability).
+    pub relay_enabled: bool,
+    /// How often the relay looks for new events when idle.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            relay_enabled: true,
+            // Short enough that events reach consumers "near real time",
+            // long enough that an idle service barely touches its store.
+            poll_interval_ms: 100,
+        }
+    }
+}
+
+/// A configuration problem, naming the setting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Dotted path of the setting, e.g. `kafka.bootstrap_servers`.
+    pub setting: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or environment could not be parsed.
+    #[error("invalid configuration: {0}")]
+    Parse(String),
+    /// Settings are missing or invalid.
+    #[error("invalid configuration:{}", .0.iter().map(|p| format!("\n  - {}: {}", p.setting, p.reason)).collect::<String>())]
+    Invalid(Vec<ConfigProblem>),
+}
+
+/// What a process needs from its configuration, for validation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Needs {
+    /// Produces or consumes Kafka events.
+    pub kafka: bool,
+    /// Keeps data in a store.
+    pub store: bool,
+    /// Peers it calls.
+    pub peers: &'static [&'static str],
+    /// Verifies bearer tokens.
+    pub auth: bool,
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if any), then `RAPPORT_*` variables.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+        Self::load_over(Config::default(), file)
+    }
+
+    /// As [`Config::load`], starting from `defaults` instead of the
+    /// built-in defaults (monolithic mode has its own).
+    pub fn load_over(
+        defaults: Config,
+        file: Option<&std::path::Path>,
+    ) -> Result<Config, ConfigError> {
+        let env = Env::prefixed("RAPPORT_");
+        let mut figment = Figment::from(Serialized::defaults(defaults));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Parse(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Yaml::file(file));
+        }
+        figment
+            .merge(env.split("__").ignore(NON_CONFIG_ENV))
+            .extract()
+            .map_err(|e| {
+                ConfigError::Parse(
+                    e.into_iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })
+    }
+
+    /// Checks the settings `needs` names; returns every problem at once.
+    pub fn validate(&self, needs: Needs) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut bad = |setting: &str, reason: &str| {
+            problems.push(ConfigProblem {
+                setting: setting.into(),
+                reason: reason.into(),
+            })
+        };
+        if needs.kafka {
+            if self.kafka.bootstrap_servers.trim().is_empty() {
+                bad(
+                    "kafka.bootstrap_servers",
+                    "required (comma-separated host:port list)",
+                );
+            }
+            let sasl = match self.kafka.security_protocol.as_str() {
+                "plaintext" | "ssl" => false,
+                "sasl_plaintext" | "sasl_ssl" => true,
+                _ => {
+                    bad(
+                        "kafka.security_protocol",
+                        "must be plaintext, ssl, sasl_plaintext or sasl_ssl",
+                    );
+                    false
+                }
+            };
+            if sasl {
+                if !matches!(
+                    self.kafka.sasl_mechanism.as_deref(),
+                    Some("PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512")
+                ) {
+                    bad(
+                        "kafka.sasl_mechanism",
+                        "required with SASL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+                    );
+                }
+                if self.kafka.sasl_username.is_none() {
+                    bad("kafka.sasl_username", "required with SASL");
+                }
+                if self.kafka.sasl_password.is_none() {
+                    bad(
+                        "kafka.sasl_password",
+                        "required with SASL (set RAPPORT_KAFKA__SASL_PASSWORD)",
+                    );
+                }
+            }
+            if self.kafka.topics.partitions < 1 {
+                bad("kafka.topics.partitions", "must be at least 1");
+            }
+            if self.kafka.topics.replication_factor < 1 {
+                bad("kafka.topics.replication_factor", "must be at least 1");
+            }
+        }
+        if needs.store {
+            match self.store.backend {
+                StoreBackend::Sqlite => {
+                    if self.store.sqlite.path.is_none() {
+                        bad("store.sqlite.path", "required when store.backend is sqlite");
+                    }
+                }
+                StoreBackend::Scylla => {
+                    if self.store.scylla.nodes.trim().is_empty() {
+                        bad(
+                            "store.scylla.nodes",
+                            "required when store.backend is scylla (comma-separated host:port)",
+                        );
+                    }
+                    if rapport_store::scylla::parse_consistency(&self.store.scylla.consistency)
+                        .is_none()
+                    {
+                        bad(
+                            "store.scylla.consistency",
+                            "unknown consistency (e.g. local_quorum, quorum, one)",
+                        );
+                    }
+                    let prefix = &self.store.scylla.keyspace_prefix;
+                    if prefix.is_empty()
+                        || !prefix
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    {
+                        bad(
+                            "store.scylla.keyspace_prefix",
+                            "letters, digits and underscores only",
+                        );
+                    }
+                    if self.store.scylla.replication_factor == 0 {
+                        bad("store.scylla.replication_factor", "must be at least 1");
+                    }
+                }
+            }
+        }
+        for peer in needs.peers {
+            match self.peers.get(peer) {
+                None => bad(
+                    &format!("peers.{peer}"),
+                    "required (e.g. http://host:50051)",
+                ),
+                Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => bad(
+                    &format!("peers.{peer}"),
+                    "must be an http:// or https:// URL",
+                ),
+                Some(_) => {}
+            }
+        }
+        if needs.auth && self.auth.dev_token_key_file.is_none() && self.auth.oidc_issuer.is_none() {
+            bad(
+                "auth.dev_token_key_file",
+                "required: the key that verifies bearer tokens (OIDC comes later)",
+            );
+        }
+        if !(0.0..=1.0).contains(&self.telemetry.sampling_ratio) {
+            bad("telemetry.sampling_ratio", "must be between 0.0 and 1.0");
+        }
+        if let Some(endpoint) = &self.telemetry.otlp_endpoint
+            && url::Url::parse(endpoint).is_err()
+        {
+            bad(
+                "telemetry.otlp_endpoint",
+                "must be a URL such as http://collector:4317",
+            );
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_level).is_err() {
+            bad(
+                "telemetry.log_level",
+                "not a valid filter (e.g. info, debug, rapport=debug,info)",
+            );
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+}
+
+impl PeersConfig {
+    /// The address of a peer by service name.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        match name {
+            "contacts" => self.contacts.as_deref(),
+            "deals" => self.deals.as_deref(),
+            "tasks" => self.tasks.as_deref(),
+            "comms" => self.comms.as_deref(),
+            "analytics" => self.analytics.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_with_nesting() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.yaml");
+        std::fs::write(
+            &file,
+            "kafka:\n  bootstrap_servers: file:9092\nstore:\n  backend: scylla\n  scylla:\n    nodes: a:9042\n",
+        )
+        .unwrap();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("RAPPORT_KAFKA__BOOTSTRAP_SERVERS", "env:9092");
+            jail.set_env("RAPPORT_DATA_DIR", "/ignored");
+            let cfg = Config::load(Some(&file)).unwrap();
+            assert_eq!(cfg.kafka.bootstrap_servers, "env:9092");
+            assert_eq!(cfg.store.backend, StoreBackend::Scylla);
+            assert_eq!(cfg.store.scylla.nodes, "a:9042");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("RAPPORT_KAFKA__BOOTSTRAP", "x");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("bootstrap"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn validation_names_every_missing_setting() {
+        let cfg = Config {
+            store: StoreConfig {
+                backend: StoreBackend::Scylla,
+                ..StoreConfig::default()
+            },
+            ..Config::default()
+        };
+        let err = cfg
+            .validate(Needs {
+                kafka: true,
+                store: true,
+                peers: &["contacts"],
+                auth: true,
+            })
+            .unwrap_err()
+            .to_string();
+        for setting in [
+            "kafka.bootstrap_servers",
+            "store.scylla.nodes",
+            "peers.contacts",
+            "auth.dev_token_key_file",
+        ] {
+            assert!(err.contains(setting), "{setting} missing from {err}");
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

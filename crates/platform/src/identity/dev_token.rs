@@ -1,0 +1,264 @@
+//! Dev tokens: HS256-signed JWTs for monolithic mode and local work.
+//!
+//! The key is 32 random bytes kept (hex) in a file in the data directory,
+//! created on first use with mode 0600. `rapport dev-token` signs with it and
+//! the gateway verifies with it. Real deployments use OIDC (a later issue),
+//! which plugs in as another [`Authenticator`].
+
+use std::{
+    io::Write,
+    path::Path,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::{AuthError, Authenticator, Principal, Role, TenantId, UserId};
+
+type HmacSha256 = Hmac<Sha256>;
+
+const ISSUER: &str = "rapport-dev";
+const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+/// Failure to load or create the key file.
+#[derive(Debug, thiserror::Error)]
+#[error("dev token key {path}: {reason}")]
+pub struct DevTokenKeyError {
+    path: String,
+    reason: String,
+}
+
+/// The HS256 key that signs and verifies dev tokens.
+#[derive(Clone)]
+pub struct DevTokenKey {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for DevTokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DevTokenKey(***)")
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    tenant: String,
+    roles: Vec<String>,
+    iat: u64,
+    exp: u64,
+}
+
+impl DevTokenKey {
+    /// Loads the key from `path`, creating it (0600) if it does not exist.
+    pub fn load_or_create(path: &Path) -> Result<Self, DevTokenKeyError> {
+        let err = |reason: String| DevTokenKeyError {
+            path: path.display().to_string(),
+            reason,
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_hex(text.trim()).map_err(err),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+                }
+                let key: [u8; 32] = rand::random();
+                let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    options.mode(0o600);
+                }
+                match options.open(path) {
+                    Ok(mut file) => {
+                        file.write_all(hex.as_bytes())
+                            .and_then(|_| file.sync_all())
+                            .map_err(|e| err(e.to_string()))?;
+                        Ok(DevTokenKey { key: key.to_vec() })
+                    }
+                    // Another process created it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Self::load_or_create(path)
+                    }
+                    Err(e) => Err(err(e.to_string())),
+                }
+            }
+            Err(e) => Err(err(e.to_string())),
+        }
+    }
+
+    /// Loads an existing key file (distributed mode: mounted from a Secret).
+    pub fn load(path: &Path) -> Result<Self, DevTokenKeyError> {
+        let text = std::fs::read_to_string(path).map_err(|e| DevTokenKeyError {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::from_hex(text.trim()).map_err(|reason| DevTokenKeyError {
+            path: path.display().to_string(),
+            reason,
+        })
+    }
+
+    fn from_hex(hex: &str) -> Result<Self, String> {
+        if hex.len() < 32 || hex.len() % 2 != 0 {
+            return Err("key must be at least 16 bytes of hex".into());
+        }
+        let key = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| "key is not hex".to_string())?;
+        Ok(DevTokenKey { key })
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length")
+    }
+
+    /// Signs a token for `principal`, valid for `ttl`.
+    pub fn issue(&self, principal: &Principal, ttl: Duration) -> String {
+        let now = unix_now();
+        let claims = Claims {
+            iss: ISSUER.into(),
+            sub: principal.user.to_string(),
+            tenant: principal.tenant.to_string(),
+            roles: principal.roles.iter().map(|r| r.as_str().into()).collect(),
+            iat: now,
+            exp: now + ttl.as_secs(),
+        };
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(HEADER),
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialise"))
+        );
+        let mut mac = self.mac();
+        mac.update(signing_input.as_bytes());
+        let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        format!("{signing_input}.{sig}")
+    }
+}
+
+impl Authenticator for DevTokenKey {
+    fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        let mut parts = token.split('.');
+        let (Some(header_b64), Some(claims), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(AuthError::Malformed("expected three dot-separated parts"));
+        };
+        let header_json = URL_SAFE_NO_PAD
+            .decode(header_b64)
+            .map_err(|_| AuthError::Malformed("header is not base64url"))?;
+        let header: serde_json::Value = serde_json::from_slice(&header_json)
+            .map_err(|_| AuthError::Malformed("header is not JSON"))?;
+        // Refuse anything but HS256 (no "alg": "none" downgrade).
+        if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
+            return Err(AuthError::Malformed("unsupported alg"));
+        }
+        let sig = URL_SAFE_NO_PAD
+            .decode(sig)
+            .map_err(|_| AuthError::Malformed("signature is not base64url"))?;
+        let mut mac = self.mac();
+        mac.update(format!("{header_b64}.{claims}").as_bytes());
+        mac.verify_slice(&sig)
+            .map_err(|_| AuthError::BadSignature)?;
+        let claims: Claims = URL_SAFE_NO_PAD
+            .decode(claims)
+            .ok()
+            .and_then(|c| serde_json::from_slice(&c).ok())
+            .ok_or(AuthError::Malformed("claims are not JSON"))?;
+        if claims.iss != ISSUER {
+            return Err(AuthError::InvalidClaims("unknown issuer".into()));
+        }
+        if claims.exp <= unix_now() {
+            return Err(AuthError::Expired);
+        }
+        let invalid = |e: super::IdentityError| AuthError::InvalidClaims(e.to_string());
+        Ok(Principal {
+            tenant: TenantId::parse(&claims.tenant).map_err(invalid)?,
+            user: UserId::parse(&claims.sub).map_err(invalid)?,
+            roles: claims
+                .roles
+                .iter()
+                .map(|r| r.parse::<Role>())
+                .collect::<Result<_, _>>()
+                .map_err(invalid)?,
+        })
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> Principal {
+        Principal {
+            tenant: TenantId::parse("acme").unwrap(),
+            user: UserId::parse("alice").unwrap(),
+            roles: vec![Role::Admin],
+        }
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_key_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev-token.key");
+        let key = DevTokenKey::load_or_create(&path).unwrap();
+        let token = key.issue(&alice(), Duration::from_secs(60));
+        let again = DevTokenKey::load_or_create(&path).unwrap();
+        assert_eq!(again.authenticate(&token).unwrap(), alice());
+    }
+
+    #[test]
+    fn tampered_foreign_and_expired_tokens_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DevTokenKey::load_or_create(&dir.path().join("a")).unwrap();
+        let other = DevTokenKey::load_or_create(&dir.path().join("b")).unwrap();
+        let token = key.issue(&alice(), Duration::from_secs(60));
+        assert_eq!(other.authenticate(&token), Err(AuthError::BadSignature));
+
+        let mut parts: Vec<String> = token.split('.').map(String::from).collect();
+        let mut claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+        claims["tenant"] = "globex".into();
+        parts[1] = URL_SAFE_NO_PAD.encode(claims.to_string());
+        assert_eq!(
+            key.authenticate(&parts.join(".")),
+            Err(AuthError::BadSignature)
+        );
+
+        let expired = key.issue(&alice(), Duration::ZERO);
+        assert_eq!(key.authenticate(&expired), Err(AuthError::Expired));
+        assert!(matches!(
+            key.authenticate("abc"),
+            Err(AuthError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DevTokenKey::load_or_create(&dir.path().join("a")).unwrap();
+        let token = key.issue(&alice(), Duration::from_secs(60));
+        let parts: Vec<&str> = token.split('.').collect();
+        let forged = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
+            parts[1]
+        );
+        assert!(key.authenticate(&forged).is_err());
+    }
+}

@@ -1,0 +1,257 @@
+//! Tenant and user ids, roles, and the principal in gRPC metadata.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+use tonic::metadata::{MetadataMap, MetadataValue};
+
+/// gRPC metadata key of the tenant id.
+pub const TENANT_HEADER: &str = "x-rapport-tenant";
+/// gRPC metadata key of the user id.
+pub const PRINCIPAL_HEADER: &str = "x-rapport-principal";
+/// gRPC metadata key of the comma-separated roles.
+pub const ROLES_HEADER: &str = "x-rapport-roles";
+
+/// An invalid identity value.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdentityError {
+    /// A tenant id outside `[a-z0-9][a-z0-9_-]{0,62}`.
+    #[error("invalid tenant id {0:?}: use 1 to 63 lower-case letters, digits, '-' or '_'")]
+    Tenant(String),
+    /// A user id that is empty, too long or has spaces or control characters.
+    #[error("invalid user id {0:?}")]
+    User(String),
+    /// An unknown role name.
+    #[error("unknown role {0:?}: expected admin, manager, rep or system")]
+    Role(String),
+    /// Required metadata is missing.
+    #[error("missing {0} metadata")]
+    Missing(&'static str),
+}
+
+/// A tenant (one customer company of Rapport). Every key starts with it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TenantId(String);
+
+impl TenantId {
+    /// Parses and checks a tenant id. The character set keeps ids safe in
+    /// store keys, Kafka keys (`tenant/aggregate`) and metric labels.
+    pub fn parse(s: &str) -> Result<Self, IdentityError> {
+        let ok = !s.is_empty()
+            && s.len() <= 63
+            && s.bytes().enumerate().all(|(i, b)| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || (i > 0 && (b == b'-' || b == b'_'))
+            });
+        if ok {
+            Ok(TenantId(s.to_owned()))
+        } else {
+            Err(IdentityError::Tenant(s.to_owned()))
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for TenantId {
+    type Error = IdentityError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        TenantId::parse(&s)
+    }
+}
+
+impl From<TenantId> for String {
+    fn from(t: TenantId) -> String {
+        t.0
+    }
+}
+
+/// A user (or system account) within a tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserId(String);
+
+impl UserId {
+    /// Parses a user id: 1 to 256 visible characters without spaces.
+    pub fn parse(s: &str) -> Result<Self, IdentityError> {
+        if !s.is_empty()
+            && s.len() <= 256
+            && s.chars().all(|c| !c.is_whitespace() && !c.is_control())
+            && s.is_ascii()
+        {
+            Ok(UserId(s.to_owned()))
+        } else {
+            Err(IdentityError::User(s.to_owned()))
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for UserId {
+    type Error = IdentityError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        UserId::parse(&s)
+    }
+}
+
+impl From<UserId> for String {
+    fn from(u: UserId) -> String {
+        u.0
+    }
+}
+
+/// What a principal may do (record-level rules come with the access issue).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Administers the tenant; sees everything.
+    Admin,
+    /// Sees the records of their team.
+    Manager,
+    /// A sales or support representative; sees own records.
+    Rep,
+    /// A partner system or internal job.
+    System,
+}
+
+impl Role {
+    /// The role's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Manager => "manager",
+            Role::Rep => "rep",
+            Role::System => "system",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = IdentityError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "manager" => Ok(Role::Manager),
+            "rep" => Ok(Role::Rep),
+            "system" => Ok(Role::System),
+            other => Err(IdentityError::Role(other.to_owned())),
+        }
+    }
+}
+
+/// Who is acting: a user of a tenant with roles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The tenant all data access is scoped to.
+    pub tenant: TenantId,
+    /// The acting user.
+    pub user: UserId,
+    /// The user's roles.
+    pub roles: Vec<Role>,
+}
+
+impl Principal {
+    /// Reads the principal a gateway (or peer service) put in metadata.
+    pub fn from_metadata(md: &MetadataMap) -> Result<Self, IdentityError> {
+        let get = |key: &'static str| {
+            md.get(key)
+                .and_then(|v| v.to_str().ok())
+                .ok_or(IdentityError::Missing(key))
+        };
+        let tenant = TenantId::parse(get(TENANT_HEADER)?)?;
+        let user = UserId::parse(get(PRINCIPAL_HEADER)?)?;
+        let roles = match md.get(ROLES_HEADER).and_then(|v| v.to_str().ok()) {
+            Some(list) if !list.is_empty() => list
+                .split(',')
+                .map(Role::from_str)
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => Vec::new(),
+        };
+        Ok(Principal {
+            tenant,
+            user,
+            roles,
+        })
+    }
+
+    /// Writes the principal into outgoing metadata.
+    pub fn to_metadata(&self, md: &mut MetadataMap) {
+        // Ids were validated as ASCII without control characters, so they
+        // are always valid metadata values.
+        if let Ok(v) = MetadataValue::try_from(self.tenant.as_str()) {
+            md.insert(TENANT_HEADER, v);
+        }
+        if let Ok(v) = MetadataValue::try_from(self.user.as_str()) {
+            md.insert(PRINCIPAL_HEADER, v);
+        }
+        let roles = self
+            .roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        if let Ok(v) = MetadataValue::try_from(roles.as_str()) {
+            md.insert(ROLES_HEADER, v);
+        }
+    }
+
+    /// A gRPC request carrying this principal.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(message);
+        self.to_metadata(req.metadata_mut());
+        req
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_ids_are_checked() {
+        assert!(TenantId::parse("acme").is_ok());
+        assert!(TenantId::parse("acme-eu_2").is_ok());
+        for bad in ["", "Acme", "-acme", "a/b", "a b", &"a".repeat(64)] {
+            assert!(TenantId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn principal_round_trips_through_metadata() {
+        let p = Principal {
+            tenant: TenantId::parse("acme").unwrap(),
+            user: UserId::parse("alice@acme.example").unwrap(),
+            roles: vec![Role::Rep, Role::Manager],
+        };
+        let req = p.request(());
+        assert_eq!(Principal::from_metadata(req.metadata()).unwrap(), p);
+    }
+
+    #[test]
+    fn missing_tenant_is_an_error() {
+        let md = MetadataMap::new();
+        assert_eq!(
+            Principal::from_metadata(&md),
+            Err(IdentityError::Missing(TENANT_HEADER))
+        );
+    }
+}

@@ -1,0 +1,93 @@
+//! The idempotent producer the outbox relay publishes with.
+
+use std::time::Duration;
+
+use rdkafka::{
+    error::KafkaError,
+    message::{Header, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord},
+};
+
+use crate::config::KafkaConfig;
+
+/// How long librdkafka keeps retrying one message before giving up; the
+/// relay then retries the whole message later, so this bounds one attempt.
+const MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Publishing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProduceError {
+    /// The producer could not be created (bad settings).
+    #[error("kafka producer: {0}")]
+    Create(KafkaError),
+    /// The broker did not acknowledge the message.
+    #[error("kafka delivery to {topic}: {source}")]
+    Delivery {
+        /// The topic.
+        topic: String,
+        /// The cause.
+        source: KafkaError,
+    },
+}
+
+/// A producer with idempotence on (no duplicates or reordering from
+/// retries), `acks=all`, and the murmur2 partitioner, so a key lands on the
+/// same partition as with the Java client.
+#[derive(Clone)]
+pub struct EventProducer {
+    inner: FutureProducer,
+}
+
+impl std::fmt::Debug for EventProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventProducer").finish_non_exhaustive()
+    }
+}
+
+impl EventProducer {
+    /// Creates the producer.
+    pub fn new(cfg: &KafkaConfig) -> Result<Self, ProduceError> {
+        let inner = super::client_config(cfg)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5")
+            .set(
+                "message.timeout.ms",
+                MESSAGE_TIMEOUT.as_millis().to_string(),
+            )
+            .create()
+            .map_err(ProduceError::Create)?;
+        Ok(EventProducer { inner })
+    }
+
+    /// Publishes one record and waits for the broker's acknowledgement.
+    /// Returns the partition and offset.
+    pub async fn send(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+        headers: &[(String, String)],
+    ) -> Result<(i32, i64), ProduceError> {
+        let mut owned = OwnedHeaders::new_with_capacity(headers.len());
+        for (k, v) in headers {
+            owned = owned.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            });
+        }
+        let record = FutureRecord::to(topic)
+            .key(key)
+            .payload(payload)
+            .headers(owned);
+        self.inner
+            .send(record, MESSAGE_TIMEOUT)
+            .await
+            .map(|delivery| (delivery.partition, delivery.offset))
+            .map_err(|(source, _)| ProduceError::Delivery {
+                topic: topic.to_owned(),
+                source,
+            })
+    }
+}

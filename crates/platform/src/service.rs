@@ -1,0 +1,203 @@
+//! What every service receives when it starts.
+
+use std::{path::PathBuf, sync::Arc};
+
+use rapport_store::scylla::{ScyllaSettings, parse_consistency};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::{Config, StoreBackend},
+    metrics::Metrics,
+};
+
+/// Where one service keeps its data, resolved from the configuration.
+#[derive(Clone, Debug)]
+pub enum StoreSettings {
+    /// A SQLite database file.
+    Sqlite(PathBuf),
+    /// A ScyllaDB keyspace.
+    Scylla(ScyllaSettings),
+}
+
+impl StoreSettings {
+    /// The store settings of `service` under `config` (already validated).
+    pub fn for_service(config: &Config, service: &str) -> StoreSettings {
+        match config.store.backend {
+            StoreBackend::Sqlite => StoreSettings::Sqlite(
+                config
+                    .store
+                    .sqlite
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(format!("{service}.db"))),
+            ),
+            StoreBackend::Scylla => {
+                let s = &config.store.scylla;
+                StoreSettings::Scylla(ScyllaSettings {
+                    nodes: s
+                        .nodes
+                        .split(',')
+                        .map(|n| n.trim().to_owned())
+                        .filter(|n| !n.is_empty())
+                        .collect(),
+                    keyspace: format!("{}_{service}", s.keyspace_prefix),
+                    replication_factor: s.replication_factor,
+                    local_dc: s.local_dc.clone(),
+                    consistency: parse_consistency(&s.consistency)
+                        .unwrap_or(scylla_default_consistency()),
+                    credentials: s
+                        .username
+                        .clone()
+                        .zip(s.password.as_ref().map(|p| p.expose().to_owned())),
+                })
+            }
+        }
+    }
+}
+
+fn scylla_default_consistency() -> rapport_store::scylla::Consistency {
+    rapport_store::scylla::Consistency::LocalQuorum
+}
+
+/// Everything a service needs to start.
+#[derive(Clone, Debug)]
+pub struct ServiceContext {
+    /// The process configuration (validated).
+    pub config: Arc<Config>,
+    /// This service's store.
+    pub store: StoreSettings,
+    /// The process's metrics.
+    pub metrics: Arc<Metrics>,
+    /// Fires when the process shuts down.
+    pub shutdown: CancellationToken,
+}
+
+/// A started service: its gRPC address and the tasks that run it.
+#[derive(Debug)]
+pub struct Started {
+    /// Where its gRPC server listens (the bound address, real port).
+    pub addr: std::net::SocketAddr,
+    /// Its tasks; each ends after `shutdown` fires and work is drained.
+    pub tasks: Vec<tokio::task::JoinHandle<Result<(), String>>>,
+}
+
+/// A service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Its store could not be opened or migrated.
+    #[error("{service}: store: {source}")]
+    Store {
+        /// The service.
+        service: &'static str,
+        /// The cause.
+        source: rapport_store::StoreError,
+    },
+    /// The Kafka client could not be created.
+    #[error("{service}: kafka: {reason}")]
+    Kafka {
+        /// The service.
+        service: &'static str,
+        /// The cause.
+        reason: String,
+    },
+    /// A peer address is invalid.
+    #[error("{service}: peer {peer}: {reason}")]
+    Peer {
+        /// The service.
+        service: &'static str,
+        /// The peer.
+        peer: &'static str,
+        /// The cause.
+        reason: String,
+    },
+    /// The gRPC server could not bind.
+    #[error("{service}: {source}")]
+    Serve {
+        /// The service.
+        service: &'static str,
+        /// The cause.
+        source: crate::grpc::ServeError,
+    },
+}
+
+impl ServiceContext {
+    /// Starts the outbox relay of `service` over `outbox`; returns the
+    /// signal to call after each committed write, and the relay's task.
+    pub fn spawn_outbox_relay(
+        &self,
+        service: &'static str,
+        outbox: Arc<dyn rapport_store::Outbox>,
+    ) -> Result<
+        (
+            crate::outbox_relay::OutboxSignal,
+            tokio::task::JoinHandle<Result<(), String>>,
+        ),
+        StartError,
+    > {
+        let producer = crate::kafka::EventProducer::new(&self.config.kafka).map_err(|e| {
+            StartError::Kafka {
+                service,
+                reason: e.to_string(),
+            }
+        })?;
+        let signal = crate::outbox_relay::OutboxSignal::default();
+        let task = tokio::spawn(crate::outbox_relay::run_relay(
+            service,
+            outbox,
+            producer,
+            signal.clone(),
+            self.config.outbox.clone(),
+            self.metrics.clone(),
+            self.shutdown.clone(),
+        ));
+        let task = tokio::spawn(async move { task.await.map_err(|e| e.to_string()) });
+        Ok((signal, task))
+    }
+
+    /// A channel to `peer` from `peers.<peer>` in the configuration.
+    pub fn peer(
+        &self,
+        service: &'static str,
+        peer: &'static str,
+    ) -> Result<crate::grpc::PeerChannel, StartError> {
+        let url = self.config.peers.get(peer).ok_or(StartError::Peer {
+            service,
+            peer,
+            reason: format!("peers.{peer} is not set"),
+        })?;
+        crate::grpc::connect_peer(url).map_err(|e| StartError::Peer {
+            service,
+            peer,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Binds `listen_addr` and serves `routes` (plus health and
+    /// reflection) until shutdown.
+    pub async fn serve_grpc(
+        &self,
+        service: &'static str,
+        routes: tonic::service::Routes,
+        health_names: &'static [&'static str],
+    ) -> Result<
+        (
+            std::net::SocketAddr,
+            tokio::task::JoinHandle<Result<(), String>>,
+        ),
+        StartError,
+    > {
+        let server = crate::grpc::GrpcServer::bind(self.config.listen_addr, service)
+            .await
+            .map_err(|source| StartError::Serve { service, source })?;
+        let addr = server.local_addr();
+        let metrics = self.metrics.clone();
+        let shutdown = self.shutdown.clone();
+        let task = tokio::spawn(async move {
+            server
+                .serve(routes, health_names, metrics, shutdown)
+                .await
+                .map_err(|e| e.to_string())
+        });
+        Ok((addr, task))
+    }
+}

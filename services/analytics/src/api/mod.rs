@@ -1,0 +1,5 @@
+//! gRPC handlers of the analytics service.
+
+mod summary;
+
+pub use summary::{AnalyticsApi, AnalyticsError};

@@ -1,0 +1,5 @@
+//! gRPC handlers of the comms service.
+
+mod interactions;
+
+pub use interactions::CommsApi;

@@ -1,0 +1,36 @@
+//! What the comms service publishes.
+
+use rapport_platform::{
+    events::{NewEvent, topics},
+    identity::Principal,
+    proto_time::to_timestamp,
+};
+use rapport_proto::events::v1::InteractionLogged;
+use rapport_store::OutboxMessage;
+
+use crate::domain::Interaction;
+
+/// CloudEvents `source` of every comms event.
+pub const SOURCE: &str = "/rapport/comms";
+
+/// The `InteractionLogged` event.
+pub fn interaction_logged(principal: &Principal, i: &Interaction) -> OutboxMessage {
+    NewEvent {
+        topic: topics::INTERACTIONS,
+        source: SOURCE,
+        principal,
+        aggregate_type: "interaction",
+        aggregate_id: &i.id.to_string(),
+        aggregate_version: 1,
+        occurred_at: i.create_time,
+        payload: InteractionLogged {
+            interaction_id: i.id.to_string(),
+            contact_id: i.contact_id.to_string(),
+            channel: i.channel.as_str().to_owned(),
+            direction: i.direction.as_str().to_owned(),
+            occurred_at: Some(to_timestamp(i.occurred_at)),
+            summary: i.summary.clone(),
+        },
+    }
+    .into_outbox()
+}

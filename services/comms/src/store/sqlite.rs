@@ -1,0 +1,155 @@
+//! Interactions in SQLite.
+
+use std::{path::Path, sync::Arc};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rapport_platform::identity::{TenantId, UserId};
+use rapport_store::{
+    Outbox, OutboxMessage, PageToken, StoreError,
+    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, insert_outbox},
+};
+use uuid::Uuid;
+
+use super::{InteractionStore, TimelinePage};
+use crate::domain::{Channel, Direction, Interaction, InteractionId, PageSize};
+
+const MIGRATIONS: &[Migration] = &[
+    OUTBOX_MIGRATION,
+    Migration {
+        version: "0001_interactions",
+        sql: include_str!("../../migrations/sqlite/0001_interactions.sql"),
+    },
+];
+
+const COLUMNS: &str =
+    "tenant_id, contact_id, occurred_at, id, channel, direction, summary, create_time, created_by";
+
+/// The SQLite backend.
+#[derive(Debug)]
+pub struct SqliteInteractionStore {
+    db: Arc<SqliteDb>,
+}
+
+impl SqliteInteractionStore {
+    /// Opens the database file, applying migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(SqliteInteractionStore {
+            db: Arc::new(SqliteDb::open(path, MIGRATIONS).await?),
+        })
+    }
+}
+
+/// A keyset position: the last row of the previous page.
+fn encode_position(occurred_at: i64, id: &InteractionId) -> PageToken {
+    let mut bytes = occurred_at.to_be_bytes().to_vec();
+    bytes.extend_from_slice(id.0.as_bytes());
+    PageToken::from_bytes(bytes)
+}
+
+fn decode_position(token: &PageToken) -> Result<(i64, String), StoreError> {
+    let b = token.as_bytes();
+    if b.len() != 24 {
+        return Err(StoreError::InvalidPageToken);
+    }
+    let at = i64::from_be_bytes(b[..8].try_into().expect("8 bytes"));
+    let id = Uuid::from_slice(&b[8..]).map_err(|_| StoreError::InvalidPageToken)?;
+    Ok((at, id.to_string()))
+}
+
+#[async_trait]
+impl InteractionStore for SqliteInteractionStore {
+    async fn create(&self, i: &Interaction, event: &OutboxMessage) -> Result<(), StoreError> {
+        let conn = self.db.conn().await;
+        let tx = conn.transaction().await?;
+        tx.execute(
+            &format!(
+                "INSERT INTO interactions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ),
+            libsql::params![
+                i.tenant.as_str(),
+                i.contact_id.to_string(),
+                i.occurred_at.timestamp_micros(),
+                i.id.to_string(),
+                i.channel.as_str(),
+                i.direction.as_str(),
+                i.summary.as_str(),
+                i.create_time.to_rfc3339(),
+                i.created_by.as_str(),
+            ],
+        )
+        .await?;
+        insert_outbox(&tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn timeline(
+        &self,
+        tenant: &TenantId,
+        contact_id: Uuid,
+        size: PageSize,
+        token: Option<PageToken>,
+    ) -> Result<TimelinePage, StoreError> {
+        let (after_at, after_id) = match &token {
+            Some(t) => decode_position(t)?,
+            // Past the newest possible row.
+            None => (i64::MAX, String::new()),
+        };
+        let limit = size.get() as i64 + 1;
+        let conn = self.db.conn().await;
+        let mut rows = conn
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM interactions
+                     WHERE tenant_id = ?1 AND contact_id = ?2
+                       AND (occurred_at < ?3 OR (occurred_at = ?3 AND id < ?4) OR ?5)
+                     ORDER BY occurred_at DESC, id DESC LIMIT ?6"
+                ),
+                libsql::params![
+                    tenant.as_str(),
+                    contact_id.to_string(),
+                    after_at,
+                    after_id,
+                    token.is_none(),
+                    limit,
+                ],
+            )
+            .await?;
+        let mut interactions = Vec::new();
+        while let Some(row) = rows.next().await? {
+            interactions.push(decode(&row)?);
+        }
+        let next = if interactions.len() > size.get() as usize {
+            interactions.truncate(size.get() as usize);
+            interactions
+                .last()
+                .map(|last| encode_position(last.occurred_at.timestamp_micros(), &last.id))
+        } else {
+            None
+        };
+        Ok(TimelinePage { interactions, next })
+    }
+
+    fn outbox(&self) -> Arc<dyn Outbox> {
+        self.db.clone()
+    }
+}
+
+fn decode(row: &libsql::Row) -> Result<Interaction, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("interactions.{what}"));
+    Ok(Interaction {
+        tenant: TenantId::parse(&row.get::<String>(0)?).map_err(|_| corrupt("tenant_id"))?,
+        contact_id: Uuid::parse_str(&row.get::<String>(1)?).map_err(|_| corrupt("contact_id"))?,
+        occurred_at: DateTime::from_timestamp_micros(row.get::<i64>(2)?)
+            .ok_or_else(|| corrupt("occurred_at"))?,
+        id: InteractionId(Uuid::parse_str(&row.get::<String>(3)?).map_err(|_| corrupt("id"))?),
+        channel: Channel::parse(&row.get::<String>(4)?).ok_or_else(|| corrupt("channel"))?,
+        direction: Direction::parse(&row.get::<String>(5)?).ok_or_else(|| corrupt("direction"))?,
+        summary: row.get(6)?,
+        create_time: DateTime::parse_from_rfc3339(&row.get::<String>(7)?)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| corrupt("create_time"))?,
+        created_by: UserId::parse(&row.get::<String>(8)?).map_err(|_| corrupt("created_by"))?,
+    })
+}

@@ -1,0 +1,7 @@
+//! Contacts' rules: no I/O, no transport types.
+
+mod contact;
+mod email;
+
+pub use contact::{Contact, ContactDraft, ContactError, ContactId};
+pub use email::Email;

@@ -1,0 +1,14 @@
+CREATE TABLE IF NOT EXISTS deals (
+    tenant_id     TEXT NOT NULL,
+    id            TEXT NOT NULL,
+    title         TEXT NOT NULL,
+    contact_id    TEXT,
+    currency_code TEXT,
+    amount_units  INTEGER,
+    amount_nanos  INTEGER,
+    stage         TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    create_time   TEXT NOT NULL,
+    created_by    TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) WITHOUT ROWID;

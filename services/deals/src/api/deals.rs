@@ -1,0 +1,117 @@
+//! `rapport.deals.v1.DealsService`.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use rapport_platform::{
+    error::to_status, identity::Principal, outbox_relay::OutboxSignal, proto_time::to_timestamp,
+};
+use rapport_proto::{
+    common::v1::{AuditStamp, Money as PbMoney},
+    deals::v1::{
+        self as pb, CreateDealRequest, GetDealRequest, deals_service_server::DealsService,
+    },
+};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::{
+    domain::{Deal, DealDraft, DealError, Money},
+    events,
+    store::DealStore,
+};
+
+const DOMAIN: &str = "deals.rapport";
+
+/// The gRPC API of the deals service.
+pub struct DealsApi {
+    store: Arc<dyn DealStore>,
+    outbox: OutboxSignal,
+}
+
+impl DealsApi {
+    /// An API over `store`.
+    pub fn new(store: Arc<dyn DealStore>, outbox: OutboxSignal) -> Self {
+        DealsApi { store, outbox }
+    }
+}
+
+fn status(e: DealError) -> Status {
+    to_status(&e, DOMAIN)
+}
+
+fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
+    Principal::from_metadata(req.metadata())
+        .map_err(|e| status(DealError::Unauthenticated(e.to_string())))
+}
+
+#[tonic::async_trait]
+impl DealsService for DealsApi {
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn create_deal(
+        &self,
+        req: Request<CreateDealRequest>,
+    ) -> Result<Response<pb::Deal>, Status> {
+        let principal = principal(&req)?;
+        tracing::Span::current().record("tenant", principal.tenant.as_str());
+        let d = req.into_inner().deal.unwrap_or_default();
+        let deal = DealDraft {
+            title: d.title,
+            contact_id: d.contact_id,
+            amount: d.amount.map(|m| Money {
+                currency: m.currency_code,
+                units: m.units,
+                nanos: m.nanos,
+            }),
+            stage: d.stage,
+        }
+        .validate(principal.tenant.clone(), principal.user.clone(), Utc::now())
+        .map_err(status)?;
+        let event = events::deal_created(&principal, &deal);
+        self.store
+            .create(&deal, &event)
+            .await
+            .map_err(|e| status(e.into()))?;
+        self.outbox.notify();
+        Ok(Response::new(to_proto(&deal)))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn get_deal(&self, req: Request<GetDealRequest>) -> Result<Response<pb::Deal>, Status> {
+        let principal = principal(&req)?;
+        tracing::Span::current().record("tenant", principal.tenant.as_str());
+        let id = &req.get_ref().id;
+        let not_found = || status(DealError::NotFound(id.chars().take(64).collect()));
+        let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
+        match self
+            .store
+            .get(&principal.tenant, uuid)
+            .await
+            .map_err(|e| status(e.into()))?
+        {
+            Some(d) => Ok(Response::new(to_proto(&d))),
+            None => Err(not_found()),
+        }
+    }
+}
+
+fn to_proto(d: &Deal) -> pb::Deal {
+    pb::Deal {
+        id: d.id.to_string(),
+        title: d.title.clone(),
+        contact_id: d.contact_id.map(|c| c.to_string()).unwrap_or_default(),
+        amount: d.amount.as_ref().map(|m| PbMoney {
+            currency_code: m.currency.clone(),
+            units: m.units,
+            nanos: m.nanos,
+        }),
+        stage: d.stage.clone(),
+        etag: format!("\"{}\"", d.version),
+        audit: Some(AuditStamp {
+            create_time: Some(to_timestamp(d.create_time)),
+            created_by: d.created_by.to_string(),
+            update_time: Some(to_timestamp(d.create_time)),
+            updated_by: d.created_by.to_string(),
+        }),
+    }
+}

@@ -1,0 +1,5 @@
+//! gRPC handlers of the deals service.
+
+mod deals;
+
+pub use deals::DealsApi;

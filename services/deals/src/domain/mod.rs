@@ -1,0 +1,227 @@
+//! Deals' rules: no I/O, no transport types.
+
+use chrono::{DateTime, Utc};
+use rapport_platform::{
+    error::{ErrorCode, FieldViolation, ServiceError},
+    identity::{TenantId, UserId},
+};
+use uuid::Uuid;
+
+/// Longest accepted title.
+const MAX_TITLE: usize = 200;
+/// Stage of a new deal when none is given (pipelines come later).
+pub const DEFAULT_STAGE: &str = "new";
+
+/// An exact amount in one currency.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Money {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Whole units.
+    pub units: i64,
+    /// Billionths, same sign as `units`.
+    pub nanos: i32,
+}
+
+/// A stored deal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deal {
+    /// Owning tenant.
+    pub tenant: TenantId,
+    /// Id (UUIDv7).
+    pub id: Uuid,
+    /// Title.
+    pub title: String,
+    /// Main contact, if any.
+    pub contact_id: Option<Uuid>,
+    /// Amount, if known.
+    pub amount: Option<Money>,
+    /// Pipeline stage.
+    pub stage: String,
+    /// Version, for etags.
+    pub version: u64,
+    /// Created when.
+    pub create_time: DateTime<Utc>,
+    /// Created by.
+    pub created_by: UserId,
+}
+
+/// What a caller asks to create.
+#[derive(Clone, Debug, Default)]
+pub struct DealDraft {
+    /// Title.
+    pub title: String,
+    /// Contact id, empty for none.
+    pub contact_id: String,
+    /// Amount.
+    pub amount: Option<Money>,
+    /// Stage, empty for the default.
+    pub stage: String,
+}
+
+/// What can go wrong with deals.
+#[derive(Debug, thiserror::Error)]
+pub enum DealError {
+    /// Fields are invalid.
+    #[error("invalid deal: {}", .0.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldViolation>),
+    /// No such deal for this tenant.
+    #[error("deal {0} not found")]
+    NotFound(String),
+    /// The caller's identity is missing.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] rapport_store::StoreError),
+}
+
+impl ServiceError for DealError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            DealError::Invalid(_) => ErrorCode::InvalidArgument,
+            DealError::NotFound(_) => ErrorCode::NotFound,
+            DealError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            DealError::Store(rapport_store::StoreError::Unavailable(_)) => ErrorCode::Unavailable,
+            DealError::Store(_) => ErrorCode::Internal,
+        }
+    }
+    fn reason(&self) -> &'static str {
+        match self {
+            DealError::Invalid(_) => "INVALID_DEAL",
+            DealError::NotFound(_) => "DEAL_NOT_FOUND",
+            DealError::Unauthenticated(_) => "UNAUTHENTICATED",
+            DealError::Store(_) => "STORE_FAILURE",
+        }
+    }
+    fn field_violations(&self) -> Vec<FieldViolation> {
+        match self {
+            DealError::Invalid(v) => v.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl DealDraft {
+    /// Validates the draft; reports every invalid field at once.
+    pub fn validate(
+        self,
+        tenant: TenantId,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Deal, DealError> {
+        let mut v = Vec::new();
+        let title = self.title.trim().to_owned();
+        if title.is_empty() || title.chars().count() > MAX_TITLE {
+            v.push(FieldViolation::new(
+                "deal.title",
+                format!("required, at most {MAX_TITLE} characters"),
+            ));
+        }
+        let contact_id = match self.contact_id.trim() {
+            "" => None,
+            s => match Uuid::parse_str(s) {
+                Ok(id) => Some(id),
+                Err(_) => {
+                    v.push(FieldViolation::new("deal.contact_id", "not a contact id"));
+                    None
+                }
+            },
+        };
+        if let Some(m) = &self.amount {
+            if m.currency.len() != 3 || !m.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+                v.push(FieldViolation::new(
+                    "deal.amount.currency_code",
+                    "an ISO 4217 code such as EUR",
+                ));
+            }
+            let same_sign = (m.units >= 0 && m.nanos >= 0) || (m.units <= 0 && m.nanos <= 0);
+            if !(-999_999_999..=999_999_999).contains(&m.nanos) || !same_sign {
+                v.push(FieldViolation::new(
+                    "deal.amount.nanos",
+                    "within ±999999999 and with the sign of units",
+                ));
+            }
+        }
+        let stage = match self.stage.trim() {
+            "" => DEFAULT_STAGE.to_owned(),
+            s if s.len() <= 64
+                && s.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                }) =>
+            {
+                s.to_owned()
+            }
+            _ => {
+                v.push(FieldViolation::new(
+                    "deal.stage",
+                    "a stage id: lower-case letters, digits, '-' or '_'",
+                ));
+                String::new()
+            }
+        };
+        if !v.is_empty() {
+            return Err(DealError::Invalid(v));
+        }
+        Ok(Deal {
+            tenant,
+            id: Uuid::now_v7(),
+            title,
+            contact_id,
+            amount: self.amount,
+            stage,
+            version: 1,
+            create_time: now,
+            created_by: user,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validate(d: DealDraft) -> Result<Deal, DealError> {
+        d.validate(
+            TenantId::parse("acme").unwrap(),
+            UserId::parse("bob").unwrap(),
+            Utc::now(),
+        )
+    }
+
+    #[test]
+    fn defaults_the_stage() {
+        let d = validate(DealDraft {
+            title: "Fleet renewal".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(d.stage, DEFAULT_STAGE);
+    }
+
+    #[test]
+    fn refuses_bad_money_and_missing_title() {
+        let err = validate(DealDraft {
+            amount: Some(Money {
+                currency: "euro".into(),
+                units: 5,
+                nanos: -1,
+            }),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let fields: Vec<String> = err
+            .field_violations()
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "deal.title",
+                "deal.amount.currency_code",
+                "deal.amount.nanos"
+            ]
+        );
+    }
+}

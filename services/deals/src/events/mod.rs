@@ -1,0 +1,40 @@
+//! What the deals service publishes.
+
+use rapport_platform::{
+    events::{NewEvent, topics},
+    identity::Principal,
+};
+use rapport_proto::events::v1::DealCreated;
+use rapport_store::OutboxMessage;
+
+use crate::domain::Deal;
+
+/// CloudEvents `source` of every deals event.
+pub const SOURCE: &str = "/rapport/deals";
+
+/// The `DealCreated` event.
+pub fn deal_created(principal: &Principal, d: &Deal) -> OutboxMessage {
+    NewEvent {
+        topic: topics::DEALS,
+        source: SOURCE,
+        principal,
+        aggregate_type: "deal",
+        aggregate_id: &d.id.to_string(),
+        aggregate_version: d.version,
+        occurred_at: d.create_time,
+        payload: DealCreated {
+            deal_id: d.id.to_string(),
+            title: d.title.clone(),
+            contact_id: d.contact_id.map(|c| c.to_string()).unwrap_or_default(),
+            currency_code: d
+                .amount
+                .as_ref()
+                .map(|m| m.currency.clone())
+                .unwrap_or_default(),
+            amount_units: d.amount.as_ref().map(|m| m.units).unwrap_or_default(),
+            amount_nanos: d.amount.as_ref().map(|m| m.nanos).unwrap_or_default(),
+            stage: d.stage.clone(),
+        },
+    }
+    .into_outbox()
+}

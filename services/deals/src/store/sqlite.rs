@@ -1,0 +1,111 @@
+//! Deals in SQLite.
+
+use std::{path::Path, sync::Arc};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rapport_platform::identity::{TenantId, UserId};
+use rapport_store::{
+    Outbox, OutboxMessage, StoreError,
+    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, insert_outbox},
+};
+use uuid::Uuid;
+
+use super::DealStore;
+use crate::domain::{Deal, Money};
+
+const MIGRATIONS: &[Migration] = &[
+    OUTBOX_MIGRATION,
+    Migration {
+        version: "0001_deals",
+        sql: include_str!("../../migrations/sqlite/0001_deals.sql"),
+    },
+];
+
+const COLUMNS: &str = "tenant_id, id, title, contact_id, currency_code, amount_units, amount_nanos, stage, version, create_time, created_by";
+
+/// The SQLite backend.
+#[derive(Debug)]
+pub struct SqliteDealStore {
+    db: Arc<SqliteDb>,
+}
+
+impl SqliteDealStore {
+    /// Opens the database file, applying migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(SqliteDealStore {
+            db: Arc::new(SqliteDb::open(path, MIGRATIONS).await?),
+        })
+    }
+}
+
+#[async_trait]
+impl DealStore for SqliteDealStore {
+    async fn create(&self, d: &Deal, event: &OutboxMessage) -> Result<(), StoreError> {
+        let conn = self.db.conn().await;
+        let tx = conn.transaction().await?;
+        tx.execute(
+            &format!("INSERT INTO deals ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+            libsql::params![
+                d.tenant.as_str(),
+                d.id.to_string(),
+                d.title.as_str(),
+                d.contact_id.map(|c| c.to_string()),
+                d.amount.as_ref().map(|m| m.currency.clone()),
+                d.amount.as_ref().map(|m| m.units),
+                d.amount.as_ref().map(|m| m.nanos as i64),
+                d.stage.as_str(),
+                d.version as i64,
+                d.create_time.to_rfc3339(),
+                d.created_by.as_str(),
+            ],
+        )
+        .await?;
+        insert_outbox(&tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Deal>, StoreError> {
+        let conn = self.db.conn().await;
+        let mut rows = conn
+            .query(
+                &format!("SELECT {COLUMNS} FROM deals WHERE tenant_id = ?1 AND id = ?2"),
+                [tenant.as_str().to_owned(), id.to_string()],
+            )
+            .await?;
+        let Some(row) = rows.next().await? else {
+            return Ok(None);
+        };
+        let corrupt = |what: &str| StoreError::Corrupt(format!("deals.{what}"));
+        let amount = match row.get::<Option<String>>(4)? {
+            Some(currency) => Some(Money {
+                currency,
+                units: row.get(5)?,
+                nanos: row.get::<i64>(6)? as i32,
+            }),
+            None => None,
+        };
+        Ok(Some(Deal {
+            tenant: TenantId::parse(&row.get::<String>(0)?).map_err(|_| corrupt("tenant_id"))?,
+            id: Uuid::parse_str(&row.get::<String>(1)?).map_err(|_| corrupt("id"))?,
+            title: row.get(2)?,
+            contact_id: row
+                .get::<Option<String>>(3)?
+                .map(|c| Uuid::parse_str(&c).map_err(|_| corrupt("contact_id")))
+                .transpose()?,
+            amount,
+            stage: row.get(7)?,
+            version: row.get::<i64>(8)? as u64,
+            create_time: DateTime::parse_from_rfc3339(&row.get::<String>(9)?)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| corrupt("create_time"))?,
+            created_by: UserId::parse(&row.get::<String>(10)?)
+                .map_err(|_| corrupt("created_by"))?,
+        }))
+    }
+
+    fn outbox(&self) -> Arc<dyn Outbox> {
+        self.db.clone()
+    }
+}

@@ -1,0 +1,53 @@
+//! The middleware around every REST request: a server span that continues
+//! the caller's trace (if it sent `traceparent`) and RED metrics by route.
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    extract::{MatchedPath, Request, State},
+    middleware::Next,
+    response::Response,
+};
+use rapport_platform::{
+    metrics::Metrics,
+    telemetry::{HeaderReader, adopt_parent},
+};
+use tracing::Instrument;
+
+/// Traces and measures one request.
+pub(crate) async fn observe(
+    State(metrics): State<Arc<Metrics>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let span = tracing::info_span!(
+        "http.server",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        tenant = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    adopt_parent(&span, &HeaderReader(req.headers()));
+    let started = Instant::now();
+    let resp = next.run(req).instrument(span.clone()).await;
+    let status = resp.status().as_u16();
+    span.record("http.response.status_code", status);
+    metrics
+        .http_requests
+        .with_label_values(&[&route, &method, &status.to_string()])
+        .inc();
+    metrics
+        .http_duration
+        .with_label_values(&[&route, &method])
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}

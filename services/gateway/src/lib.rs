@@ -1,0 +1,77 @@
+//! The gateway: REST/JSON for the web frontend and partners.
+//!
+//! It authenticates callers (bearer tokens through an [`Authenticator`]),
+//! takes the tenant from the token, and calls the services over gRPC with
+//! the principal in metadata. It owns no data. Errors leave as
+//! `application/problem+json` (RFC 9457).
+
+mod auth;
+mod http_layer;
+mod json;
+mod peers;
+mod problem;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use rapport_platform::{ServiceContext, StartError, Started, identity::Authenticator};
+use tokio::net::TcpListener;
+
+pub use peers::Peers;
+pub use problem::Problem;
+
+/// The service's name.
+pub const SERVICE: &str = "gateway";
+/// Peers the gateway calls.
+pub const PEERS: &[&str] = &["contacts", "deals", "tasks", "comms", "analytics"];
+
+/// Everything a request handler needs.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) peers: Peers,
+    pub(crate) authenticator: Arc<dyn Authenticator>,
+}
+
+/// The REST application (routes and middleware) without a listener.
+pub fn app(
+    ctx: &ServiceContext,
+    authenticator: Arc<dyn Authenticator>,
+) -> Result<Router, StartError> {
+    let state = AppState {
+        peers: Peers::connect(ctx)?,
+        authenticator,
+    };
+    Ok(routes::router(state, ctx.metrics.clone()))
+}
+
+/// Binds `http_addr` and serves the REST API until shutdown; in-flight
+/// requests finish first.
+pub async fn start(
+    ctx: &ServiceContext,
+    authenticator: Arc<dyn Authenticator>,
+) -> Result<Started, StartError> {
+    let app = app(ctx, authenticator)?;
+    let addr = ctx.config.http_addr;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Serve {
+            service: SERVICE,
+            source: rapport_platform::grpc::ServeError::Bind { addr, source },
+        })?;
+    let addr = listener
+        .local_addr()
+        .expect("bound listener has an address");
+    let shutdown = ctx.shutdown.clone();
+    tracing::info!(%addr, "REST API listening");
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+            .map_err(|e| format!("gateway: {e}"))
+    });
+    Ok(Started {
+        addr,
+        tasks: vec![server],
+    })
+}

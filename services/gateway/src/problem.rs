@@ -1,0 +1,123 @@
+//! `application/problem+json` responses (RFC 9457).
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use rapport_platform::error::{FieldViolation, status_details};
+use serde::Serialize;
+use tonic::Code;
+
+/// A problem document.
+#[derive(Clone, Debug, Serialize)]
+pub struct Problem {
+    /// URI reference identifying the problem type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the type.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// What went wrong in this occurrence, for a human.
+    pub detail: String,
+    /// Stable machine-readable reason (UPPER_SNAKE_CASE).
+    pub reason: String,
+    /// The invalid fields, when the input was invalid.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// One invalid field.
+#[derive(Clone, Debug, Serialize)]
+pub struct FieldError {
+    /// Field path, e.g. `contact.email`.
+    pub field: String,
+    /// Why it is invalid.
+    pub description: String,
+}
+
+impl From<FieldViolation> for FieldError {
+    fn from(v: FieldViolation) -> Self {
+        FieldError {
+            field: v.field,
+            description: v.description,
+        }
+    }
+}
+
+impl Problem {
+    /// A problem with `status`, `reason` and `detail`.
+    pub fn new(status: StatusCode, reason: &str, detail: impl Into<String>) -> Self {
+        Problem {
+            kind: format!(
+                "urn:rapport:problem:{}",
+                reason.to_ascii_lowercase().replace('_', "-")
+            ),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            reason: reason.to_owned(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// 400 for invalid input, listing the fields.
+    pub fn invalid(reason: &str, detail: impl Into<String>, errors: Vec<FieldViolation>) -> Self {
+        let mut p = Problem::new(StatusCode::BAD_REQUEST, reason, detail);
+        p.errors = errors.into_iter().map(FieldError::from).collect();
+        p
+    }
+
+    /// Maps a service's gRPC status: its code picks the HTTP status, its
+    /// `ErrorInfo` the reason, its `BadRequest` the field errors.
+    pub fn from_status(s: &tonic::Status) -> Self {
+        let status = match s.code() {
+            Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
+                StatusCode::BAD_REQUEST
+            }
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Code::PermissionDenied => StatusCode::FORBIDDEN,
+            Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let details = status_details(s);
+        let reason = details.reason.unwrap_or_else(|| match s.code() {
+            Code::Unavailable => "SERVICE_UNAVAILABLE".into(),
+            Code::DeadlineExceeded => "DEADLINE_EXCEEDED".into(),
+            _ => "INTERNAL".into(),
+        });
+        let detail = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            // Never leak internals; the service logged the cause.
+            "internal error".to_owned()
+        } else {
+            s.message().to_owned()
+        };
+        let mut p = Problem::new(status, &reason, detail);
+        p.errors = details
+            .field_violations
+            .into_iter()
+            .map(FieldError::from)
+            .collect();
+        p
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = (status, axum::Json(&self)).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}

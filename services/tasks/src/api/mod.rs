@@ -1,0 +1,5 @@
+//! gRPC handlers of the tasks service.
+
+mod tasks;
+
+pub use tasks::TasksApi;

@@ -1,0 +1,112 @@
+//! `rapport.tasks.v1.TasksService`.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use rapport_platform::{
+    error::to_status,
+    identity::Principal,
+    outbox_relay::OutboxSignal,
+    proto_time::{from_timestamp, to_timestamp},
+};
+use rapport_proto::{
+    common::v1::AuditStamp,
+    tasks::v1::{
+        self as pb, CreateTaskRequest, GetTaskRequest, tasks_service_server::TasksService,
+    },
+};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::{
+    domain::{Task, TaskDraft, TaskError},
+    events,
+    store::TaskStore,
+};
+
+const DOMAIN: &str = "tasks.rapport";
+
+/// The gRPC API of the tasks service.
+pub struct TasksApi {
+    store: Arc<dyn TaskStore>,
+    outbox: OutboxSignal,
+}
+
+impl TasksApi {
+    /// An API over `store`.
+    pub fn new(store: Arc<dyn TaskStore>, outbox: OutboxSignal) -> Self {
+        TasksApi { store, outbox }
+    }
+}
+
+fn status(e: TaskError) -> Status {
+    to_status(&e, DOMAIN)
+}
+
+fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
+    Principal::from_metadata(req.metadata())
+        .map_err(|e| status(TaskError::Unauthenticated(e.to_string())))
+}
+
+#[tonic::async_trait]
+impl TasksService for TasksApi {
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn create_task(
+        &self,
+        req: Request<CreateTaskRequest>,
+    ) -> Result<Response<pb::Task>, Status> {
+        let principal = principal(&req)?;
+        tracing::Span::current().record("tenant", principal.tenant.as_str());
+        let t = req.into_inner().task.unwrap_or_default();
+        let task = TaskDraft {
+            title: t.title,
+            contact_id: t.contact_id,
+            due_time: t.due_time.as_ref().and_then(from_timestamp),
+            assignee: t.assignee,
+        }
+        .validate(principal.tenant.clone(), principal.user.clone(), Utc::now())
+        .map_err(status)?;
+        let event = events::task_created(&principal, &task);
+        self.store
+            .create(&task, &event)
+            .await
+            .map_err(|e| status(e.into()))?;
+        self.outbox.notify();
+        Ok(Response::new(to_proto(&task)))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn get_task(&self, req: Request<GetTaskRequest>) -> Result<Response<pb::Task>, Status> {
+        let principal = principal(&req)?;
+        tracing::Span::current().record("tenant", principal.tenant.as_str());
+        let id = &req.get_ref().id;
+        let not_found = || status(TaskError::NotFound(id.chars().take(64).collect()));
+        let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
+        match self
+            .store
+            .get(&principal.tenant, uuid)
+            .await
+            .map_err(|e| status(e.into()))?
+        {
+            Some(t) => Ok(Response::new(to_proto(&t))),
+            None => Err(not_found()),
+        }
+    }
+}
+
+fn to_proto(t: &Task) -> pb::Task {
+    pb::Task {
+        id: t.id.to_string(),
+        title: t.title.clone(),
+        contact_id: t.contact_id.map(|c| c.to_string()).unwrap_or_default(),
+        due_time: t.due_time.map(to_timestamp),
+        assignee: t.assignee.to_string(),
+        etag: format!("\"{}\"", t.version),
+        audit: Some(AuditStamp {
+            create_time: Some(to_timestamp(t.create_time)),
+            created_by: t.created_by.to_string(),
+            update_time: Some(to_timestamp(t.create_time)),
+            updated_by: t.created_by.to_string(),
+        }),
+    }
+}

@@ -1,0 +1,35 @@
+//! What the tasks service publishes.
+
+use rapport_platform::{
+    events::{NewEvent, topics},
+    identity::Principal,
+    proto_time::to_timestamp,
+};
+use rapport_proto::events::v1::TaskCreated;
+use rapport_store::OutboxMessage;
+
+use crate::domain::Task;
+
+/// CloudEvents `source` of every tasks event.
+pub const SOURCE: &str = "/rapport/tasks";
+
+/// The `TaskCreated` event.
+pub fn task_created(principal: &Principal, t: &Task) -> OutboxMessage {
+    NewEvent {
+        topic: topics::TASKS,
+        source: SOURCE,
+        principal,
+        aggregate_type: "task",
+        aggregate_id: &t.id.to_string(),
+        aggregate_version: t.version,
+        occurred_at: t.create_time,
+        payload: TaskCreated {
+            task_id: t.id.to_string(),
+            title: t.title.clone(),
+            contact_id: t.contact_id.map(|c| c.to_string()).unwrap_or_default(),
+            due_time: t.due_time.map(to_timestamp),
+            assignee: t.assignee.to_string(),
+        },
+    }
+    .into_outbox()
+}

@@ -1,0 +1,108 @@
+//! Tasks in SQLite.
+
+use std::{path::Path, sync::Arc};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rapport_platform::identity::{TenantId, UserId};
+use rapport_store::{
+    Outbox, OutboxMessage, StoreError,
+    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, insert_outbox},
+};
+use uuid::Uuid;
+
+use super::TaskStore;
+use crate::domain::Task;
+
+const MIGRATIONS: &[Migration] = &[
+    OUTBOX_MIGRATION,
+    Migration {
+        version: "0001_tasks",
+        sql: include_str!("../../migrations/sqlite/0001_tasks.sql"),
+    },
+];
+
+const COLUMNS: &str =
+    "tenant_id, id, title, contact_id, due_time, assignee, version, create_time, created_by";
+
+/// The SQLite backend.
+#[derive(Debug)]
+pub struct SqliteTaskStore {
+    db: Arc<SqliteDb>,
+}
+
+impl SqliteTaskStore {
+    /// Opens the database file, applying migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(SqliteTaskStore {
+            db: Arc::new(SqliteDb::open(path, MIGRATIONS).await?),
+        })
+    }
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| StoreError::Corrupt("tasks time".into()))
+}
+
+#[async_trait]
+impl TaskStore for SqliteTaskStore {
+    async fn create(&self, t: &Task, event: &OutboxMessage) -> Result<(), StoreError> {
+        let conn = self.db.conn().await;
+        let tx = conn.transaction().await?;
+        tx.execute(
+            &format!("INSERT INTO tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+            libsql::params![
+                t.tenant.as_str(),
+                t.id.to_string(),
+                t.title.as_str(),
+                t.contact_id.map(|c| c.to_string()),
+                t.due_time.map(|d| d.to_rfc3339()),
+                t.assignee.as_str(),
+                t.version as i64,
+                t.create_time.to_rfc3339(),
+                t.created_by.as_str(),
+            ],
+        )
+        .await?;
+        insert_outbox(&tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Task>, StoreError> {
+        let conn = self.db.conn().await;
+        let mut rows = conn
+            .query(
+                &format!("SELECT {COLUMNS} FROM tasks WHERE tenant_id = ?1 AND id = ?2"),
+                [tenant.as_str().to_owned(), id.to_string()],
+            )
+            .await?;
+        let Some(row) = rows.next().await? else {
+            return Ok(None);
+        };
+        let corrupt = |what: &str| StoreError::Corrupt(format!("tasks.{what}"));
+        Ok(Some(Task {
+            tenant: TenantId::parse(&row.get::<String>(0)?).map_err(|_| corrupt("tenant_id"))?,
+            id: Uuid::parse_str(&row.get::<String>(1)?).map_err(|_| corrupt("id"))?,
+            title: row.get(2)?,
+            contact_id: row
+                .get::<Option<String>>(3)?
+                .map(|c| Uuid::parse_str(&c).map_err(|_| corrupt("contact_id")))
+                .transpose()?,
+            due_time: row
+                .get::<Option<String>>(4)?
+                .map(|d| parse_time(&d))
+                .transpose()?,
+            assignee: UserId::parse(&row.get::<String>(5)?).map_err(|_| corrupt("assignee"))?,
+            version: row.get::<i64>(6)? as u64,
+            create_time: parse_time(&row.get::<String>(7)?)?,
+            created_by: UserId::parse(&row.get::<String>(8)?).map_err(|_| corrupt("created_by"))?,
+        }))
+    }
+
+    fn outbox(&self) -> Arc<dyn Outbox> {
+        self.db.clone()
+    }
+}
