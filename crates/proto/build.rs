@@ -27,6 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `prost::Name` gives each message its full name and type URL, used in
     // event envelopes (`google.protobuf.Any`) and CloudEvents `ce_type`.
     config.enable_type_names();
+    config.type_name_domain(["."], "type.googleapis.com");
     tonic_prost_build::configure()
         .file_descriptor_set_path(out.join("rapport_descriptor.bin"))
         .compile_with_config(config, &files, &[root])?;

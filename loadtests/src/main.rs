@@ -1,1 +1,2 @@
+//! Load generators for Rapport (see BENCHMARKS.md).
 fn main() {}

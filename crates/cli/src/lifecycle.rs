@@ -66,7 +66,10 @@ impl Running {
         }
         for m in self.modules.into_iter().rev() {
             m.shutdown.cancel();
-            let drained = tokio::time::timeout(grace, futures::future::join_all(m.tasks)).await;
+            // A task that already ended was awaited above; polling it again
+            // would panic.
+            let pending = m.tasks.into_iter().filter(|t| !t.is_finished());
+            let drained = tokio::time::timeout(grace, futures::future::join_all(pending)).await;
             if drained.is_err() {
                 tracing::warn!(module = m.name, "did not drain within the grace period");
             }

@@ -51,6 +51,10 @@ fn monolith_defaults() -> Config {
     c.telemetry.log_level = "info,tansu_broker=warn,tansu_storage=warn,tansu_service=warn,tansu_sans_io=warn,tansu_schema=warn".into();
     c.kafka.topics.partitions = 3;
     c.kafka.topics.replication_factor = 1;
+    // One process owns every partition. The embedded broker's group
+    // coordinator never re-forms a group whose member died without leaving
+    // (kill -9), so the monolith assigns itself all partitions instead.
+    c.kafka.assign_all_partitions = true;
     c
 }
 

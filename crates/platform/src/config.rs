@@ -108,6 +108,10 @@ pub struct KafkaConfig {
     pub sasl_password: Option<Secret>,
     /// CA bundle for TLS.
     pub ssl_ca_location: Option<PathBuf>,
+    /// Consume every partition without the group membership protocol
+    /// (offsets are still committed to the group). Only for a single
+    /// consumer process: monolithic mode sets it (see docs/adr/0007).
+    pub assign_all_partitions: bool,
     /// How `rapport migrate` and `rapport run` create topics.
     pub topics: TopicsConfig,
 }
@@ -121,6 +125,7 @@ impl Default for KafkaConfig {
             sasl_username: None,
             sasl_password: None,
             ssl_ca_location: None,
+            assign_all_partitions: false,
             topics: TopicsConfig::default(),
         }
     }

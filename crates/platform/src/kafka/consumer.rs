@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use prost::Message as _;
 use rapport_proto::events::v1::EventEnvelope;
 use rdkafka::{
-    Message, TopicPartitionList,
+    Message,
     consumer::{CommitMode, Consumer, StreamConsumer},
     message::Headers,
 };
@@ -76,9 +76,20 @@ pub async fn run_consumer(
             // every event, not only those after it first started.
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
+            // A crashed member's partitions move after 10 s instead of the
+            // 45 s default, so a restarted pod resumes quickly.
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "3000")
+            // Also the rebalance timeout: how long a rebalance waits for
+            // members that died without leaving (kill -9, node loss).
+            .set("max.poll.interval.ms", "30000")
             .create()?,
     );
-    consumer.subscribe(topics)?;
+    if cfg.assign_all_partitions {
+        assign_all(&consumer, topics).await?;
+    } else {
+        consumer.subscribe(topics)?;
+    }
     tokio::spawn(measure_lag(
         consumer.clone(),
         group.to_owned(),
@@ -117,7 +128,7 @@ pub async fn run_consumer(
                     .events_consumed
                     .with_label_values(&[group, &topic, "poison"])
                     .inc();
-                consumer.commit_message(&message, CommitMode::Async)?;
+                commit(&consumer, &message, group);
                 continue;
             }
         };
@@ -161,9 +172,43 @@ pub async fn run_consumer(
             .events_consumed
             .with_label_values(&[group, &topic, "applied"])
             .inc();
-        consumer.commit_message(&message, CommitMode::Async)?;
+        commit(&consumer, &message, group);
     }
     Ok(())
+}
+
+/// Commits past `message`. A failed commit only means the event may be
+/// delivered again after a restart, which handlers tolerate, so it is
+/// logged rather than fatal.
+fn commit(consumer: &StreamConsumer, message: &rdkafka::message::BorrowedMessage<'_>, group: &str) {
+    if let Err(e) = consumer.commit_message(message, CommitMode::Async) {
+        tracing::warn!(group, error = %e, "offset commit failed; the event may be redelivered");
+    }
+}
+
+/// Assigns every partition of `topics` to this consumer, resuming from the
+/// group's committed offsets (the group still owns the offsets; only the
+/// membership protocol is skipped).
+async fn assign_all(
+    consumer: &Arc<StreamConsumer>,
+    topics: &[&str],
+) -> Result<(), rdkafka::error::KafkaError> {
+    let c = consumer.clone();
+    let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for topic in &topics {
+            let metadata = c.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+            for t in metadata.topics() {
+                for p in t.partitions() {
+                    tpl.add_partition_offset(topic, p.id(), rdkafka::Offset::Stored)?;
+                }
+            }
+        }
+        c.assign(&tpl)
+    })
+    .await
+    .expect("assignment task")
 }
 
 /// Periodically records `high watermark - position` per assigned partition.
@@ -179,15 +224,10 @@ async fn measure_lag(
             _ = tokio::time::sleep(LAG_INTERVAL) => {}
         }
         let c = consumer.clone();
-        // Watermark lookups are blocking network calls.
-        let lags = tokio::task::spawn_blocking(move || -> Vec<(String, i32, i64)> {
-            let Ok(position) = c.position() else {
-                return Vec::new();
-            };
-            lag_of(&c, &position)
-        })
-        .await
-        .unwrap_or_default();
+        // Watermark and offset lookups are blocking network calls.
+        let lags = tokio::task::spawn_blocking(move || lag_of(&c))
+            .await
+            .unwrap_or_default();
         for (topic, partition, lag) in lags {
             metrics
                 .consumer_lag
@@ -197,16 +237,30 @@ async fn measure_lag(
     }
 }
 
-fn lag_of(consumer: &StreamConsumer, position: &TopicPartitionList) -> Vec<(String, i32, i64)> {
+/// `high watermark - next offset to read` per assigned partition. The next
+/// offset is the fetch position once fetching started, else the committed
+/// offset (a caught-up consumer that received nothing since it started has
+/// no position yet), else the partition start.
+fn lag_of(consumer: &StreamConsumer) -> Vec<(String, i32, i64)> {
+    let timeout = Duration::from_secs(2);
+    let (Ok(position), Ok(committed)) = (consumer.position(), consumer.committed(timeout)) else {
+        return Vec::new();
+    };
     position
         .elements()
         .iter()
         .filter_map(|e| {
-            let (_, high) = consumer
-                .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
+            let (low, high) = consumer
+                .fetch_watermarks(e.topic(), e.partition(), timeout)
                 .ok()?;
-            let pos = e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0);
-            Some((e.topic().to_owned(), e.partition(), (high - pos).max(0)))
+            let valid = |o: Option<i64>| o.filter(|o| *o >= 0);
+            let committed = committed
+                .find_partition(e.topic(), e.partition())
+                .and_then(|c| c.offset().to_raw());
+            let next = valid(e.offset().to_raw())
+                .or(valid(committed))
+                .unwrap_or(low);
+            Some((e.topic().to_owned(), e.partition(), (high - next).max(0)))
         })
         .collect()
 }

@@ -136,7 +136,6 @@ mod sqlite {
 }
 
 mod scylla {
-    use super::*;
     use crate::store::ScyllaContactStore;
     use rapport_store::scylla::{Consistency, ScyllaSettings, test_node};
 

@@ -1,0 +1,13 @@
+//! Whole-system tests: each test starts the real `rapport` binary in
+//! monolithic mode (embedded broker, SQLite, every service on loopback
+//! ports chosen at run time) as a child process and talks to it like a user.
+//!
+//! All tests share one binary so the dependency stack links once.
+
+mod bad_input;
+mod durability;
+mod events;
+mod harness;
+mod isolation;
+mod slice;
+mod trace;
