@@ -1,2 +1,251 @@
-//! Load generators for Rapport (see BENCHMARKS.md).
-fn main() {}
+//! Load generators for Rapport (results and commands in BENCHMARKS.md).
+//!
+//! `rapport-loadtests slice` starts the monolith itself (the `rapport`
+//! binary next to this one, on a temporary data directory and loopback
+//! ports), drives the REST API with concurrent clients for a fixed time,
+//! prints throughput and latency percentiles, and stops everything.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use hdrhistogram::Histogram;
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(about = "Load generators for Rapport")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// REST create-contact, then log-interaction, against the monolith.
+    Slice {
+        /// Seconds per phase.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// The `rapport` binary (default: next to this executable).
+        #[arg(long)]
+        rapport: Option<PathBuf>,
+    },
+}
+
+/// The monolith under test; killed on drop.
+struct Monolith {
+    child: Child,
+    http: String,
+    _dir: tempfile::TempDir,
+    token: String,
+}
+
+impl Drop for Monolith {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(binary: &PathBuf) -> anyhow::Result<Monolith> {
+    let dir = tempfile::tempdir()?;
+    let mut child = Command::new(binary)
+        .args([
+            "run",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--kafka-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("RAPPORT_TELEMETRY__LOG_LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("start {}", binary.display()))?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut http = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        if let Some(rest) = line.strip_prefix("Rapport is ready. REST API: ") {
+            http = rest.split_whitespace().next().map(str::to_owned);
+            break;
+        }
+    }
+    let Some(http) = http else {
+        bail!("rapport exited before it was ready");
+    };
+    let out = Command::new(binary)
+        .args([
+            "dev-token",
+            "--tenant",
+            "loadtest",
+            "--user",
+            "bench",
+            "--role",
+            "admin",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()?;
+    Ok(Monolith {
+        child,
+        http,
+        _dir: dir,
+        token: String::from_utf8(out.stdout)?.trim().to_owned(),
+    })
+}
+
+/// Runs `concurrency` clients issuing `request(i)` for `duration`.
+async fn phase<F, Fut>(
+    name: &str,
+    duration: Duration,
+    concurrency: usize,
+    request: F,
+) -> anyhow::Result<(u64, Histogram<u64>)>
+where
+    F: Fn(u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let request = request.clone();
+        let counter = counter.clone();
+        workers.push(tokio::spawn(async move {
+            let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+            while started.elapsed() < duration {
+                let i = counter.fetch_add(1, Ordering::Relaxed);
+                let t = Instant::now();
+                request(i).await?;
+                h.record(t.elapsed().as_micros().max(1) as u64)?;
+            }
+            anyhow::Ok(h)
+        }));
+    }
+    let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    for w in workers {
+        all.add(w.await??)?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{name:<16} {:>8} req  {:>8.0} req/s  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
+        all.len(),
+        all.len() as f64 / secs,
+        all.value_at_quantile(0.50) as f64 / 1000.0,
+        all.value_at_quantile(0.90) as f64 / 1000.0,
+        all.value_at_quantile(0.99) as f64 / 1000.0,
+        all.max() as f64 / 1000.0,
+    );
+    Ok((all.len(), all))
+}
+
+async fn slice(seconds: u64, concurrency: usize, rapport: Option<PathBuf>) -> anyhow::Result<()> {
+    let binary = match rapport {
+        Some(b) => b,
+        None => std::env::current_exe()?.with_file_name("rapport"),
+    };
+    let app = Arc::new(start(&binary)?);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    println!(
+        "monolith at {} ({} clients, {} s per phase, {} cores)",
+        app.http,
+        concurrency,
+        seconds,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    let contacts = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+
+    let (c, a, ids) = (client.clone(), app.clone(), contacts.clone());
+    let (created, _) = phase("create-contact", Duration::from_secs(seconds), concurrency, move |i| {
+        let (c, a, ids) = (c.clone(), a.clone(), ids.clone());
+        async move {
+            let resp = c
+                .post(format!("{}/v1/contacts", a.http))
+                .bearer_auth(&a.token)
+                .json(&json!({"given_name": format!("Load{i}"), "family_name": "Test", "email": format!("load{i}@example.com")}))
+                .send()
+                .await?;
+            if resp.status() != 201 {
+                bail!("create-contact: {}", resp.status());
+            }
+            let body: serde_json::Value = resp.json().await?;
+            ids.lock().unwrap().push(body["id"].as_str().unwrap_or_default().to_owned());
+            Ok(())
+        }
+    })
+    .await?;
+
+    let ids: Arc<Vec<String>> = Arc::new(contacts.lock().unwrap().clone());
+    let (c, a, ids2) = (client.clone(), app.clone(), ids.clone());
+    let (logged, _) = phase("log-interaction", Duration::from_secs(seconds), concurrency, move |i| {
+        let (c, a, ids) = (c.clone(), a.clone(), ids2.clone());
+        async move {
+            let id = &ids[(i as usize) % ids.len()];
+            let resp = c
+                .post(format!("{}/v1/contacts/{id}/interactions", a.http))
+                .bearer_auth(&a.token)
+                .json(&json!({"channel": "call", "direction": "inbound", "occurred_at": "2026-11-25T10:00:00Z", "summary": "load"}))
+                .send()
+                .await?;
+            if resp.status() != 201 {
+                bail!("log-interaction: {}", resp.status());
+            }
+            Ok(())
+        }
+    })
+    .await?;
+
+    // How long until analytics has consumed every event of the run.
+    let waited = Instant::now();
+    loop {
+        let s: serde_json::Value = client
+            .get(format!("{}/v1/analytics/summary", app.http))
+            .bearer_auth(&app.token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if s["contacts"].as_u64() == Some(created) && s["interactions"].as_u64() == Some(logged) {
+            println!(
+                "analytics caught up {:.2} s after the load ended ({created} contacts, {logged} interactions counted)",
+                waited.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        if waited.elapsed() > Duration::from_secs(300) {
+            bail!("analytics did not catch up within 300 s: {s}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().scenario {
+        Scenario::Slice {
+            seconds,
+            concurrency,
+            rapport,
+        } => slice(seconds, concurrency, rapport).await,
+    }
+}

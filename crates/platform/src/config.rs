@@ -530,6 +530,8 @@ impl PeersConfig {
 }
 
 #[cfg(test)]
+// figment's `Jail` closures return its large error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 

@@ -5,6 +5,8 @@
 //! without pulling in another service.
 #![allow(missing_docs, unreachable_pub, clippy::all)]
 
+pub mod event_schema;
+
 /// The encoded `FileDescriptorSet` of every `.proto` in `proto/`.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/rapport_descriptor.bin"));

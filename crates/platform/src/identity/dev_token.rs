@@ -106,7 +106,7 @@ impl DevTokenKey {
     }
 
     fn from_hex(hex: &str) -> Result<Self, String> {
-        if hex.len() < 32 || hex.len() % 2 != 0 {
+        if hex.len() < 32 || !hex.len().is_multiple_of(2) {
             return Err("key must be at least 16 bytes of hex".into());
         }
         let key = (0..hex.len())

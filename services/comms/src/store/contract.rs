@@ -68,7 +68,7 @@ async fn timeline_is_newest_first_across_pages_and_months(s: &dyn InteractionSto
         s.create(&i, &event()).await.unwrap();
         written.push(i);
     }
-    written.sort_by(|a, b| (b.occurred_at, b.id).cmp(&(a.occurred_at, a.id)));
+    written.sort_by_key(|i| std::cmp::Reverse((i.occurred_at, i.id)));
     let tenant = TenantId::parse("acme").unwrap();
     for size in [1, 2, 4, 50] {
         assert_eq!(
