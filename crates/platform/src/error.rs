@@ -88,11 +88,17 @@ pub trait ServiceError: std::error::Error {
 /// the service, e.g. `contacts.rapport`.
 pub fn to_status(err: &dyn ServiceError, domain: &str) -> Status {
     let code = err.code();
-    let message = if code == ErrorCode::Internal {
-        log_unexpected(err);
-        "internal error".to_owned()
-    } else {
-        err.to_string()
+    let message = match code {
+        ErrorCode::Internal => {
+            log_unexpected(err);
+            "internal error".to_owned()
+        }
+        // The cause (a backend's error text) stays in the logs.
+        ErrorCode::Unavailable => {
+            tracing::warn!(error = %err, "dependency unavailable");
+            "temporarily unavailable, retry later".to_owned()
+        }
+        _ => err.to_string(),
     };
     let mut details = ErrorDetails::new();
     details.set_error_info(err.reason(), domain, HashMap::<String, String>::new());

@@ -81,20 +81,28 @@ impl Problem {
             Code::PermissionDenied => StatusCode::FORBIDDEN,
             Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
             Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            // tonic reports its own client timeout as CANCELLED.
+            Code::DeadlineExceeded | Code::Cancelled => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
+        let s_message = s.message().to_owned();
         let details = status_details(s);
         let reason = details.reason.unwrap_or_else(|| match s.code() {
             Code::Unavailable => "SERVICE_UNAVAILABLE".into(),
-            Code::DeadlineExceeded => "DEADLINE_EXCEEDED".into(),
+            Code::DeadlineExceeded | Code::Cancelled => "DEADLINE_EXCEEDED".into(),
             _ => "INTERNAL".into(),
         });
-        let detail = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
-            // Never leak internals; the service logged the cause.
-            "internal error".to_owned()
-        } else {
-            s.message().to_owned()
+        // Never leak internals (backend errors, addresses); the service
+        // logged the cause.
+        let detail = match status {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                "a service is temporarily unavailable; retry later".to_owned()
+            }
+            StatusCode::GATEWAY_TIMEOUT => {
+                "a service did not answer in time; retry later".to_owned()
+            }
+            code if code.is_server_error() => "internal error".to_owned(),
+            _ => s_message,
         };
         let mut p = Problem::new(status, &reason, detail);
         p.errors = details

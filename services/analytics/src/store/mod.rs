@@ -20,8 +20,9 @@ pub use self::sqlite::SqliteSummaryStore;
 #[async_trait]
 pub trait SummaryStore: Send + Sync + 'static {
     /// Counts event `event_id` into `metric` (when given) unless it was
-    /// applied before; returns whether it was new. Atomic: the event is
-    /// either recorded and counted, or neither.
+    /// applied before. Atomic: the event is either recorded and counted, or
+    /// neither. Returns `false` when the backend saw the event before;
+    /// ScyllaDB counts distinct rows and cannot tell, so it returns `true`.
     async fn apply(
         &self,
         tenant: &TenantId,
