@@ -5,6 +5,7 @@
 //! All tests share one binary so the dependency stack links once.
 
 mod bad_input;
+mod cli;
 mod durability;
 mod events;
 mod harness;

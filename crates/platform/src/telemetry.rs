@@ -91,7 +91,7 @@ pub fn init(cfg: &TelemetryConfig, service: &str) -> Result<TelemetryGuard, Tele
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(true)
-            .with_span_list(false)
+            .with_span_list(true)
             .with_writer(std::io::stderr)
             .boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer()

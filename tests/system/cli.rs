@@ -1,0 +1,108 @@
+//! The command line: help, and configuration errors that name the setting.
+
+use std::process::Command;
+
+fn rapport(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rapport"));
+    cmd.args(args);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("RAPPORT_")) {
+        cmd.env_remove(k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run rapport");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["serve", "--help"],
+        &["dev-token", "--help"],
+        &["migrate", "--help"],
+    ] {
+        let (ok, out, _) = rapport(args, &[]);
+        assert!(ok && out.contains("Usage:"), "{args:?}: {out}");
+    }
+}
+
+#[test]
+fn serve_without_configuration_names_every_missing_setting() {
+    let (ok, _, err) = rapport(&["serve", "comms"], &[]);
+    assert!(!ok);
+    for setting in [
+        "kafka.bootstrap_servers",
+        "store.sqlite.path",
+        "peers.contacts",
+    ] {
+        assert!(err.contains(setting), "{setting} not named in: {err}");
+    }
+}
+
+#[test]
+fn invalid_values_and_unknown_keys_are_refused_at_start() {
+    let (ok, _, err) = rapport(
+        &["serve", "contacts"],
+        &[
+            ("RAPPORT_KAFKA__BOOTSTRAP_SERVERS", "kafka:9092"),
+            ("RAPPORT_STORE__BACKEND", "scylla"),
+            ("RAPPORT_STORE__SCYLLA__NODES", "db:9042"),
+            ("RAPPORT_STORE__SCYLLA__CONSISTENCY", "most"),
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("store.scylla.consistency"), "{err}");
+
+    let (ok, _, err) = rapport(&["serve", "contacts"], &[("RAPPORT_KAFKA__BOOTSTRAP", "x")]);
+    assert!(!ok);
+    assert!(err.contains("bootstrap"), "{err}");
+
+    let (ok, _, err) = rapport(&["serve", "billing"], &[]);
+    assert!(!ok);
+    assert!(err.contains("valid targets"), "{err}");
+}
+
+#[test]
+fn dev_tokens_refuse_invalid_identities() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (ok, _, err) = rapport(
+        &[
+            "dev-token",
+            "--tenant",
+            "Bad Tenant",
+            "--user",
+            "u",
+            "--role",
+            "admin",
+            "--data-dir",
+            d,
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert!(err.contains("invalid tenant id"), "{err}");
+    let (ok, _, err) = rapport(
+        &[
+            "dev-token",
+            "--tenant",
+            "acme",
+            "--user",
+            "u",
+            "--role",
+            "root",
+            "--data-dir",
+            d,
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert!(err.contains("unknown role"), "{err}");
+}
