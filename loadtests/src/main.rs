@@ -226,13 +226,15 @@ async fn slice(seconds: u64, concurrency: usize, rapport: Option<PathBuf>) -> an
             .await?;
         if s["contacts"].as_u64() == Some(created) && s["interactions"].as_u64() == Some(logged) {
             println!(
-                "analytics caught up {:.2} s after the load ended ({created} contacts, {logged} interactions counted)",
+                "analytics caught up {:.1} s after the load ended ({created} contacts and {logged} interactions counted exactly)",
                 waited.elapsed().as_secs_f64()
             );
             break;
         }
-        if waited.elapsed() > Duration::from_secs(300) {
-            bail!("analytics did not catch up within 300 s: {s}");
+        // The event pipeline of the monolith drains about a thousand
+        // events a second (the embedded broker), so allow for a backlog.
+        if waited.elapsed() > Duration::from_secs(900) {
+            bail!("analytics did not catch up within 900 s: {s}");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -51,7 +51,13 @@ impl EmbeddedBroker {
     /// Starts the broker on `addr` with its log in `data_dir/broker.db`, and
     /// returns once it accepts connections. Port 0 picks a free port (the
     /// broker must advertise its real port, so it is chosen up front).
-    pub async fn start(addr: SocketAddr, data_dir: &Path) -> Result<Self, BrokerError> {
+    /// Clients are told to connect to `advertised` (`host:port`, e.g. a pod's
+    /// DNS name when listening on 0.0.0.0), or to `addr` when `None`.
+    pub async fn start(
+        addr: SocketAddr,
+        advertised: Option<&str>,
+        data_dir: &Path,
+    ) -> Result<Self, BrokerError> {
         let addr = if addr.port() == 0 {
             let probe = TcpListener::bind(addr).map_err(BrokerError::Port)?;
             probe.local_addr().map_err(BrokerError::Port)?
@@ -74,6 +80,11 @@ impl EmbeddedBroker {
             .map_err(|e| BrokerError::Tansu(format!("storage url: {e}")))?;
         let listener = Url::parse(&format!("tcp://{addr}"))
             .map_err(|e| BrokerError::Tansu(format!("listener url: {e}")))?;
+        let advertised = match advertised {
+            Some(a) => Url::parse(&format!("tcp://{a}"))
+                .map_err(|e| BrokerError::Tansu(format!("advertised address {a:?}: {e}")))?,
+            None => listener.clone(),
+        };
 
         let mut broker = tansu_broker::broker::Broker::<
             tansu_broker::coordinator::group::administrator::Controller<
@@ -84,7 +95,7 @@ impl EmbeddedBroker {
         .node_id(0)
         .cluster_id("rapport")
         .incarnation_id(uuid::Uuid::now_v7())
-        .advertised_listener(listener.clone())
+        .advertised_listener(advertised)
         .storage(storage)
         .listener(listener)
         .silent(true)

@@ -36,6 +36,9 @@ pub(crate) async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
         ..Needs::default()
     })?;
     if scylla {
+        // Every service's keyspace follows the prefix rule here.
+        let mut config = config.clone();
+        config.store.scylla.keyspace = None;
         for module in STORED {
             let store = StoreSettings::for_service(&config, module.name());
             let ctx = context(

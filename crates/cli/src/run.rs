@@ -39,6 +39,10 @@ pub(crate) struct RunArgs {
     /// Address the embedded Kafka broker listens on and advertises.
     #[arg(long, env = "RAPPORT_KAFKA_ADDR", default_value = "127.0.0.1:9092")]
     kafka_addr: SocketAddr,
+    /// Address (`host:port`) the broker tells clients to connect to, when
+    /// it differs from --kafka-addr (e.g. a pod's DNS name behind 0.0.0.0).
+    #[arg(long, env = "RAPPORT_KAFKA_ADVERTISED_ADDR")]
+    kafka_advertised_addr: Option<String>,
     #[command(flatten)]
     config: ConfigArgs,
 }
@@ -79,7 +83,12 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
         let started = match module {
             Module::Broker => {
-                let broker = EmbeddedBroker::start(args.kafka_addr, &data_dir).await?;
+                let broker = EmbeddedBroker::start(
+                    args.kafka_addr,
+                    args.kafka_advertised_addr.as_deref(),
+                    &data_dir,
+                )
+                .await?;
                 kafka_addr = broker.addr();
                 config.kafka.bootstrap_servers = kafka_addr.to_string();
                 let stop = shutdown.clone();

@@ -25,7 +25,13 @@ pub const DEFAULT_HTTP_ADDR: &str = "0.0.0.0:8080";
 pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 20;
 /// Environment variables with the `RAPPORT_` prefix that are flags of the
 /// command line, not configuration keys.
-const NON_CONFIG_ENV: &[&str] = &["config", "data_dir", "kafka_addr", "test_scylla"];
+const NON_CONFIG_ENV: &[&str] = &[
+    "config",
+    "data_dir",
+    "kafka_addr",
+    "kafka_advertised_addr",
+    "test_scylla",
+];
 
 /// A secret value that never prints.
 #[derive(Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -201,6 +207,9 @@ pub struct ScyllaConfig {
     pub nodes: String,
     /// Each service uses keyspace `<prefix>_<service>`.
     pub keyspace_prefix: String,
+    /// Keyspace of this one service, overriding the prefix rule
+    /// (`rapport serve` only; `rapport migrate` uses the prefix).
+    pub keyspace: Option<String>,
     /// Replication factor when migrations create a keyspace.
     pub replication_factor: u32,
     /// Local data centre (preferred for requests, used in replication).
@@ -218,6 +227,7 @@ impl Default for ScyllaConfig {
         ScyllaConfig {
             nodes: String::new(),
             keyspace_prefix: "rapport".into(),
+            keyspace: None,
             replication_factor: 3,
             local_dc: None,
             consistency: "local_quorum".into(),
@@ -477,9 +487,11 @@ impl Config {
                     &format!("peers.{peer}"),
                     "required (e.g. http://host:50051)",
                 ),
-                Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => bad(
+                // Peer traffic stays inside the cluster (mTLS is the mesh's
+                // job), and the gRPC clients are built without TLS.
+                Some(url) if !url.starts_with("http://") => bad(
                     &format!("peers.{peer}"),
-                    "must be an http:// or https:// URL",
+                    "must be an http:// URL such as http://contacts:50051",
                 ),
                 Some(_) => {}
             }

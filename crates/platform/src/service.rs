@@ -40,7 +40,10 @@ impl StoreSettings {
                         .map(|n| n.trim().to_owned())
                         .filter(|n| !n.is_empty())
                         .collect(),
-                    keyspace: format!("{}_{service}", s.keyspace_prefix),
+                    keyspace: s
+                        .keyspace
+                        .clone()
+                        .unwrap_or_else(|| format!("{}_{service}", s.keyspace_prefix)),
                     replication_factor: s.replication_factor,
                     local_dc: s.local_dc.clone(),
                     consistency: parse_consistency(&s.consistency)
