@@ -11,7 +11,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use scylla::{
-    client::session::Session, statement::prepared::PreparedStatement, value::CqlTimeuuid,
+    client::session::Session,
+    statement::{
+        batch::{Batch, BatchType},
+        prepared::PreparedStatement,
+    },
+    value::CqlTimeuuid,
 };
 
 use crate::{
@@ -32,6 +37,22 @@ pub const OUTBOX_CQL_MIGRATION: CqlMigration = CqlMigration {
 /// The insert a service appends to its logged batch, with
 /// [`ScyllaOutbox::values`] as its bound values.
 pub const INSERT_CQL: &str = "INSERT INTO outbox (shard, seq, event_id, topic, key, payload, headers) VALUES (?, now(), ?, ?, ?, ?, ?)";
+
+/// A prepared LOGGED batch that writes an entity (`entity_cql`, one or
+/// more statements) and then its outbox row ([`INSERT_CQL`]): ScyllaDB
+/// applies a logged batch all-or-nothing. Bind the entity values followed by
+/// [`ScyllaOutbox::values`].
+pub async fn logged_batch_with_outbox(
+    session: &Session,
+    entity_cql: &[&str],
+) -> Result<Batch, StoreError> {
+    let mut batch = Batch::new(BatchType::Logged);
+    for cql in entity_cql {
+        batch.append_statement(session.prepare(*cql).await?);
+    }
+    batch.append_statement(session.prepare(INSERT_CQL).await?);
+    Ok(batch)
+}
 
 /// Reads and clears the outbox of one keyspace.
 pub struct ScyllaOutbox {

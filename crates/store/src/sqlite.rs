@@ -113,6 +113,22 @@ impl SqliteDb {
     pub async fn conn(&self) -> MutexGuard<'_, libsql::Connection> {
         self.conn.lock().await
     }
+
+    /// Writes an entity (`sql` with `params`) and its event to the outbox
+    /// in one transaction: both are stored, or neither.
+    pub async fn execute_with_outbox(
+        &self,
+        sql: &str,
+        params: impl libsql::params::IntoParams,
+        event: &OutboxMessage,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn().await;
+        let tx = conn.transaction().await?;
+        tx.execute(sql, params).await?;
+        insert_outbox(&tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 /// Writes an outbox message inside the caller's transaction.

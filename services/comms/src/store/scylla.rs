@@ -13,10 +13,7 @@ use rapport_store::{
 use scylla::{
     client::session::Session,
     response::{PagingState, PagingStateResponse},
-    statement::{
-        batch::{Batch, BatchType},
-        prepared::PreparedStatement,
-    },
+    statement::{batch::Batch, prepared::PreparedStatement},
 };
 use uuid::Uuid;
 
@@ -64,20 +61,17 @@ impl ScyllaInteractionStore {
     /// Connects, migrates and prepares statements.
     pub async fn connect(settings: &ScyllaSettings) -> Result<Self, StoreError> {
         let session = connect(settings, MIGRATIONS).await?;
-        let mut create = Batch::new(BatchType::Logged);
-        create.append_statement(
-            session
-                .prepare(format!(
-                    "INSERT INTO interactions_by_contact ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                ))
-                .await?,
+        let insert_interaction = format!(
+            "INSERT INTO interactions_by_contact ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
-        create.append_statement(
-            session
-                .prepare("INSERT INTO interaction_buckets (tenant_id, contact_id, bucket) VALUES (?, ?, ?)")
-                .await?,
-        );
-        create.append_statement(session.prepare(scylla_outbox::INSERT_CQL).await?);
+        let insert_bucket =
+            "INSERT INTO interaction_buckets (tenant_id, contact_id, bucket) VALUES (?, ?, ?)";
+        // The entity rows and the outbox row go in one LOGGED batch.
+        let create = scylla_outbox::logged_batch_with_outbox(
+            &session,
+            &[&insert_interaction, insert_bucket],
+        )
+        .await?;
         let mut buckets = session
             .prepare(
                 "SELECT bucket FROM interaction_buckets WHERE tenant_id = ? AND contact_id = ?",

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rapport_platform::identity::{TenantId, UserId};
 use rapport_store::{
     Outbox, OutboxMessage, PageToken, StoreError,
-    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, insert_outbox},
+    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb},
 };
 use uuid::Uuid;
 
@@ -60,9 +60,8 @@ fn decode_position(token: &PageToken) -> Result<(i64, String), StoreError> {
 #[async_trait]
 impl InteractionStore for SqliteInteractionStore {
     async fn create(&self, i: &Interaction, event: &OutboxMessage) -> Result<(), StoreError> {
-        let conn = self.db.conn().await;
-        let tx = conn.transaction().await?;
-        tx.execute(
+        self.db
+            .execute_with_outbox(
             &format!(
                 "INSERT INTO interactions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ),
@@ -77,11 +76,9 @@ impl InteractionStore for SqliteInteractionStore {
                 i.create_time.to_rfc3339(),
                 i.created_by.as_str(),
             ],
-        )
-        .await?;
-        insert_outbox(&tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+                event,
+            )
+            .await
     }
 
     async fn timeline(

@@ -12,10 +12,7 @@ use rapport_store::{
 };
 use scylla::{
     client::session::Session,
-    statement::{
-        batch::{Batch, BatchType},
-        prepared::PreparedStatement,
-    },
+    statement::{batch::Batch, prepared::PreparedStatement},
 };
 use uuid::Uuid;
 
@@ -60,17 +57,11 @@ impl ScyllaContactStore {
     /// Connects, migrates the keyspace and prepares statements.
     pub async fn connect(settings: &ScyllaSettings) -> Result<Self, StoreError> {
         let session = connect(settings, MIGRATIONS).await?;
-        // The contact row and its outbox row go in one LOGGED batch, which
-        // ScyllaDB applies all-or-nothing.
-        let mut create = Batch::new(BatchType::Logged);
-        create.append_statement(
-            session
-                .prepare(format!(
-                    "INSERT INTO contacts ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                ))
-                .await?,
+        let insert_contact = format!(
+            "INSERT INTO contacts ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
-        create.append_statement(session.prepare(scylla_outbox::INSERT_CQL).await?);
+        // The entity rows and the outbox row go in one LOGGED batch.
+        let create = scylla_outbox::logged_batch_with_outbox(&session, &[&insert_contact]).await?;
         let mut get = session
             .prepare(format!(
                 "SELECT {COLUMNS} FROM contacts WHERE tenant_id = ? AND id = ?"

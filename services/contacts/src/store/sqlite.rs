@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rapport_platform::identity::{TenantId, UserId};
 use rapport_store::{
     Outbox, OutboxMessage, StoreError,
-    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, insert_outbox},
+    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb},
 };
 
 use super::ContactStore;
@@ -41,9 +41,8 @@ impl SqliteContactStore {
 #[async_trait]
 impl ContactStore for SqliteContactStore {
     async fn create(&self, c: &Contact, event: &OutboxMessage) -> Result<(), StoreError> {
-        let conn = self.db.conn().await;
-        let tx = conn.transaction().await?;
-        tx.execute(
+        self.db
+            .execute_with_outbox(
             &format!("INSERT INTO contacts ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
             libsql::params![
                 c.tenant.as_str(),
@@ -60,11 +59,9 @@ impl ContactStore for SqliteContactStore {
                 c.update_time.to_rfc3339(),
                 c.updated_by.as_str(),
             ],
-        )
-        .await?;
-        insert_outbox(&tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+                event,
+            )
+            .await
     }
 
     async fn get(&self, tenant: &TenantId, id: &ContactId) -> Result<Option<Contact>, StoreError> {

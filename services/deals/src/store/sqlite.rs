@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rapport_platform::identity::{TenantId, UserId};
 use rapport_store::{
     Outbox, OutboxMessage, StoreError,
-    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, insert_outbox},
+    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb},
 };
 use uuid::Uuid;
 
@@ -42,9 +42,8 @@ impl SqliteDealStore {
 #[async_trait]
 impl DealStore for SqliteDealStore {
     async fn create(&self, d: &Deal, event: &OutboxMessage) -> Result<(), StoreError> {
-        let conn = self.db.conn().await;
-        let tx = conn.transaction().await?;
-        tx.execute(
+        self.db
+            .execute_with_outbox(
             &format!("INSERT INTO deals ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
             libsql::params![
                 d.tenant.as_str(),
@@ -59,11 +58,9 @@ impl DealStore for SqliteDealStore {
                 d.create_time.to_rfc3339(),
                 d.created_by.as_str(),
             ],
-        )
-        .await?;
-        insert_outbox(&tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+                event,
+            )
+            .await
     }
 
     async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Deal>, StoreError> {

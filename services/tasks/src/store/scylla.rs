@@ -12,10 +12,7 @@ use rapport_store::{
 };
 use scylla::{
     client::session::Session,
-    statement::{
-        batch::{Batch, BatchType},
-        prepared::PreparedStatement,
-    },
+    statement::{batch::Batch, prepared::PreparedStatement},
 };
 use uuid::Uuid;
 
@@ -57,15 +54,10 @@ impl ScyllaTaskStore {
     /// Connects, migrates and prepares statements.
     pub async fn connect(settings: &ScyllaSettings) -> Result<Self, StoreError> {
         let session = connect(settings, MIGRATIONS).await?;
-        let mut create = Batch::new(BatchType::Logged);
-        create.append_statement(
-            session
-                .prepare(format!(
-                    "INSERT INTO tasks ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                ))
-                .await?,
-        );
-        create.append_statement(session.prepare(scylla_outbox::INSERT_CQL).await?);
+        let insert_task =
+            format!("INSERT INTO tasks ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        // The entity rows and the outbox row go in one LOGGED batch.
+        let create = scylla_outbox::logged_batch_with_outbox(&session, &[&insert_task]).await?;
         let mut get = session
             .prepare(format!(
                 "SELECT {COLUMNS} FROM tasks WHERE tenant_id = ? AND id = ?"

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rapport_platform::identity::{TenantId, UserId};
 use rapport_store::{
     Outbox, OutboxMessage, StoreError,
-    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, insert_outbox},
+    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb},
 };
 use uuid::Uuid;
 
@@ -49,26 +49,25 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
 #[async_trait]
 impl TaskStore for SqliteTaskStore {
     async fn create(&self, t: &Task, event: &OutboxMessage) -> Result<(), StoreError> {
-        let conn = self.db.conn().await;
-        let tx = conn.transaction().await?;
-        tx.execute(
-            &format!("INSERT INTO tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
-            libsql::params![
-                t.tenant.as_str(),
-                t.id.to_string(),
-                t.title.as_str(),
-                t.contact_id.map(|c| c.to_string()),
-                t.due_time.map(|d| d.to_rfc3339()),
-                t.assignee.as_str(),
-                t.version as i64,
-                t.create_time.to_rfc3339(),
-                t.created_by.as_str(),
-            ],
-        )
-        .await?;
-        insert_outbox(&tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        self.db
+            .execute_with_outbox(
+                &format!(
+                    "INSERT INTO tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                ),
+                libsql::params![
+                    t.tenant.as_str(),
+                    t.id.to_string(),
+                    t.title.as_str(),
+                    t.contact_id.map(|c| c.to_string()),
+                    t.due_time.map(|d| d.to_rfc3339()),
+                    t.assignee.as_str(),
+                    t.version as i64,
+                    t.create_time.to_rfc3339(),
+                    t.created_by.as_str(),
+                ],
+                event,
+            )
+            .await
     }
 
     async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Task>, StoreError> {
