@@ -10,5 +10,6 @@ mod durability;
 mod events;
 mod harness;
 mod isolation;
+mod migrate;
 mod slice;
 mod trace;

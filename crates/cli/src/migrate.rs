@@ -4,7 +4,7 @@ use rapport_platform::{
     StoreSettings,
     config::{Config, Needs, StoreBackend},
     events::topics,
-    kafka::ensure_topics,
+    kafka::{ensure_topics, update_topics},
     metrics::Metrics,
 };
 use tokio_util::sync::CancellationToken;
@@ -65,7 +65,13 @@ pub(crate) async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     }
     if kafka {
         ensure_topics(&config.kafka, topics::ALL).await?;
-        println!("topics ready: {}", topics::ALL.join(", "));
+        update_topics(&config.kafka, topics::ALL).await?;
+        println!(
+            "topics ready ({} partitions, retention {} ms): {}",
+            config.kafka.topics.partitions,
+            config.kafka.topics.retention_ms,
+            topics::ALL.join(", ")
+        );
     } else {
         println!("kafka.bootstrap_servers is not set: no topics created");
     }

@@ -7,7 +7,7 @@ mod topics;
 
 pub use consumer::{ConsumedEvent, EventHandler, HandleError, run_consumer};
 pub use producer::{EventProducer, ProduceError};
-pub use topics::{TopicError, ensure_topics};
+pub use topics::{TopicError, ensure_topics, update_topics};
 
 use rdkafka::ClientConfig;
 
