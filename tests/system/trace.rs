@@ -80,3 +80,28 @@ async fn gateway_service_publish_and_consume_share_one_trace() {
     .await;
     assert!(names.len() >= wanted.len(), "{names:?}");
 }
+
+#[tokio::test]
+async fn json_logs_carry_the_trace_id_and_tenant_of_the_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Monolith::start(dir.path(), &[("RAPPORT_TELEMETRY__LOG_FORMAT", "json")]);
+    let token = app.token("acme", "alice");
+    app.create_contact(&token, "Logged").await;
+    let log = dir.path().join("rapport.log");
+    let line = eventually("the access log line", Duration::from_secs(30), || async {
+        std::fs::read_to_string(&log)
+            .ok()?
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["fields"]["message"] == "POST /v1/contacts")
+    })
+    .await;
+    let span = &line["span"];
+    assert_eq!(span["tenant"], "acme", "{line}");
+    let trace_id = span["trace_id"].as_str().unwrap_or_default();
+    assert!(
+        trace_id.len() == 32 && trace_id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{line}"
+    );
+    assert_eq!(line["fields"]["status"], 201);
+}

@@ -41,6 +41,16 @@ pub(crate) async fn observe(
     let resp = next.run(req).instrument(span.clone()).await;
     let status = resp.status().as_u16();
     span.record("http.response.status_code", status);
+    let elapsed = started.elapsed();
+    // The access log: one line per request, carrying the span's trace_id
+    // and tenant, so logs and traces of a request join up.
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "{method} {route}"
+        )
+    });
     metrics
         .http_requests
         .with_label_values(&[&route, &method, &status.to_string()])
@@ -48,6 +58,6 @@ pub(crate) async fn observe(
     metrics
         .http_duration
         .with_label_values(&[&route, &method])
-        .observe(started.elapsed().as_secs_f64());
+        .observe(elapsed.as_secs_f64());
     resp
 }
