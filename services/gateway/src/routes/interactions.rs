@@ -57,28 +57,26 @@ pub(crate) struct InteractionJson {
 impl From<pb::Interaction> for InteractionJson {
     fn from(i: pb::Interaction) -> Self {
         let audit = i.audit.unwrap_or_default();
-        let name = |table: &[(&'static str, i32)], v: i32| {
-            table
-                .iter()
-                .find(|(_, x)| *x == v)
-                .map(|(n, _)| *n)
-                .unwrap_or("unspecified")
-        };
-        let channels: Vec<(&'static str, i32)> =
-            CHANNELS.iter().map(|(n, c)| (*n, *c as i32)).collect();
-        let directions: Vec<(&'static str, i32)> =
-            DIRECTIONS.iter().map(|(n, d)| (*n, *d as i32)).collect();
         InteractionJson {
             id: i.id,
             contact_id: i.contact_id,
-            channel: name(&channels, i.channel),
-            direction: name(&directions, i.direction),
+            channel: name_of(CHANNELS, |c| *c as i32 == i.channel),
+            direction: name_of(DIRECTIONS, |d| *d as i32 == i.direction),
             occurred_at: rfc3339(i.occurred_at.as_ref()),
             summary: i.summary,
             create_time: rfc3339(audit.create_time.as_ref()),
             created_by: audit.created_by,
         }
     }
+}
+
+/// The REST name of the enum value `matches` picks.
+fn name_of<T>(table: &[(&'static str, T)], matches: impl Fn(&T) -> bool) -> &'static str {
+    table
+        .iter()
+        .find(|(_, v)| matches(v))
+        .map(|(n, _)| *n)
+        .unwrap_or("unspecified")
 }
 
 /// Looks up `value` in `table`; a value that is given but unknown is a
