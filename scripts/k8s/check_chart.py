@@ -59,9 +59,10 @@ SERVICES = ["contacts", "deals", "tasks", "comms", "analytics", "gateway"]
 # Who may call each service over gRPC (the NetworkPolicy must allow exactly these).
 CALLERS = {
     "contacts": {"gateway", "comms"},
-    "deals": {"gateway"},
-    "tasks": {"gateway"},
-    "comms": {"gateway"},
+    # contacts gathers a person's data from these for data-protection export
+    "deals": {"gateway", "contacts"},
+    "tasks": {"gateway", "contacts"},
+    "comms": {"gateway", "contacts"},
     "analytics": {"gateway"},
 }
 # Custom resources: no Kubernetes schema, so only apiVersion/kind/metadata.name are checked.

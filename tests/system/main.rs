@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod cli;
+mod contacts_rest;
 mod durability;
 mod events;
 mod harness;

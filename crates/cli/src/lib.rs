@@ -7,6 +7,7 @@
 //! only over gRPC and Kafka.
 
 mod dev_token;
+mod import;
 mod lifecycle;
 mod migrate;
 mod run;
@@ -41,6 +42,9 @@ enum Command {
     Migrate(migrate::MigrateArgs),
     /// List the targets `rapport serve` accepts and the modules each runs.
     ListTargets,
+    /// Import records into a running Rapport through its REST API, with
+    /// a progress bar (`rapport import contacts people.csv --tenant acme`).
+    Import(import::ImportArgs),
 }
 
 /// Common `--config` flag.
@@ -61,6 +65,7 @@ impl Cli {
             Command::Serve(args) => serve::serve(args).await,
             Command::DevToken(args) => dev_token::dev_token(args),
             Command::Migrate(args) => migrate::migrate(args).await,
+            Command::Import(args) => import::import(args).await,
             Command::ListTargets => {
                 targets::print_targets();
                 Ok(())

@@ -46,6 +46,7 @@ pub(crate) async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
                 store,
                 Metrics::new(),
                 CancellationToken::new(),
+                rapport_platform::PeerDirectory::new(config.peers.clone()),
             );
             match module {
                 Module::Contacts => rapport_contacts::migrate(&ctx).await?,

@@ -79,6 +79,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut kafka_addr = args.kafka_addr;
     let mut http_addr = args.http_addr;
 
+    let directory = rapport_platform::PeerDirectory::new(config.peers.clone());
     for module in Target::All.modules() {
         let shutdown = CancellationToken::new();
         let started = match module {
@@ -113,9 +114,18 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
                     service_config.listen_addr = SocketAddr::from(([127, 0, 0, 1], 0));
                 }
                 let store = StoreSettings::Sqlite(data_dir.join(format!("{}.db", module.name())));
-                let ctx = context(service_config, store, metrics.clone(), shutdown.clone());
+                let ctx = context(
+                    service_config,
+                    store,
+                    metrics.clone(),
+                    shutdown.clone(),
+                    directory.clone(),
+                );
                 let started = start_service(module, &ctx).await?;
                 let url = Some(format!("http://{}", started.addr));
+                if let Some(url) = &url {
+                    directory.set(module.name(), url.clone());
+                }
                 match module {
                     Module::Contacts => config.peers.contacts = url,
                     Module::Deals => config.peers.deals = url,

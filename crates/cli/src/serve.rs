@@ -63,8 +63,10 @@ pub(crate) fn context(
     store: StoreSettings,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
+    peer_directory: rapport_platform::PeerDirectory,
 ) -> ServiceContext {
     ServiceContext {
+        peer_directory,
         config: Arc::new(config),
         store,
         metrics,
@@ -105,7 +107,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = StoreSettings::for_service(&config, module.name());
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let metrics_addr = config.metrics_addr;
-    let ctx = context(config, store, metrics.clone(), shutdown.clone());
+    let directory = rapport_platform::PeerDirectory::new(config.peers.clone());
+    let ctx = context(config, store, metrics.clone(), shutdown.clone(), directory);
     let mut started = start_service(module, &ctx).await?;
     if module != Module::Gateway {
         let stop = shutdown.clone();

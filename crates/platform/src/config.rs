@@ -79,6 +79,25 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The outbox relay.
     pub outbox: OutboxConfig,
+    /// Contacts service settings.
+    pub contacts: ContactsConfig,
+}
+
+/// Contacts service settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContactsConfig {
+    /// ISO 3166-1 region for phone numbers written without a country code,
+    /// for tenants that have not set their own.
+    pub default_phone_region: String,
+}
+
+impl Default for ContactsConfig {
+    fn default() -> Self {
+        ContactsConfig {
+            default_phone_region: "US".into(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -94,6 +113,7 @@ impl Default for Config {
             peers: PeersConfig::default(),
             auth: AuthConfig::default(),
             outbox: OutboxConfig::default(),
+            contacts: ContactsConfig::default(),
         }
     }
 }

@@ -82,6 +82,11 @@ pub trait ServiceError: std::error::Error {
     fn field_violations(&self) -> Vec<FieldViolation> {
         Vec::new()
     }
+    /// Extra facts for the caller, sent as `ErrorInfo.metadata` (e.g. the
+    /// id of the record a create collided with: `existing_id`).
+    fn metadata(&self) -> HashMap<String, String> {
+        HashMap::new()
+    }
 }
 
 /// Converts a service error into a gRPC status with details. `domain` names
@@ -101,7 +106,7 @@ pub fn to_status(err: &dyn ServiceError, domain: &str) -> Status {
         _ => err.to_string(),
     };
     let mut details = ErrorDetails::new();
-    details.set_error_info(err.reason(), domain, HashMap::<String, String>::new());
+    details.set_error_info(err.reason(), domain, err.metadata());
     for v in err.field_violations() {
         details.add_bad_request_violation(v.field, v.description);
     }
@@ -128,6 +133,8 @@ pub struct StatusDetails {
     pub domain: Option<String>,
     /// `BadRequest` violations.
     pub field_violations: Vec<FieldViolation>,
+    /// `ErrorInfo.metadata`.
+    pub metadata: HashMap<String, String>,
 }
 
 /// Reads the rich error details of a status.
@@ -136,6 +143,10 @@ pub fn status_details(status: &Status) -> StatusDetails {
     StatusDetails {
         reason: details.error_info().map(|i| i.reason.clone()),
         domain: details.error_info().map(|i| i.domain.clone()),
+        metadata: details
+            .error_info()
+            .map(|i| i.metadata.clone())
+            .unwrap_or_default(),
         field_violations: details
             .bad_request()
             .map(|b| {

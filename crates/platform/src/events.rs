@@ -99,6 +99,23 @@ impl<M: Message + Name> NewEvent<'_, M> {
     }
 }
 
+/// A tombstone for `key` on `topic`: published with a null value, so a
+/// compacted copy of the topic forgets every earlier record of the key (data
+/// protection erasure). Stored in the outbox with an empty payload.
+pub fn tombstone(
+    topic: &str,
+    tenant: &crate::identity::TenantId,
+    aggregate_id: &str,
+) -> OutboxMessage {
+    OutboxMessage {
+        event_id: Uuid::now_v7().to_string(),
+        topic: topic.to_owned(),
+        key: format!("{tenant}/{aggregate_id}"),
+        payload: Vec::new(),
+        headers: Vec::new(),
+    }
+}
+
 /// Decodes the payload of an envelope as `M`, if it is one.
 pub fn payload_of<M: Message + Name + Default>(envelope: &EventEnvelope) -> Option<M> {
     let any = envelope.payload.as_ref()?;

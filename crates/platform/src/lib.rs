@@ -16,4 +16,4 @@ pub mod proto_time;
 pub mod service;
 pub mod telemetry;
 
-pub use service::{ServiceContext, StartError, Started, StoreSettings};
+pub use service::{LatePeer, PeerDirectory, ServiceContext, StartError, Started, StoreSettings};

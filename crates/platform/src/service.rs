@@ -73,6 +73,69 @@ pub struct ServiceContext {
     pub metrics: Arc<Metrics>,
     /// Fires when the process shuts down.
     pub shutdown: CancellationToken,
+    /// Peer addresses, including those learnt after this service started
+    /// (in monolithic mode services start one by one on free ports).
+    pub peer_directory: PeerDirectory,
+}
+
+/// Peer addresses that may be filled in after a service starts.
+#[derive(Clone, Debug, Default)]
+pub struct PeerDirectory(Arc<std::sync::RwLock<crate::config::PeersConfig>>);
+
+impl PeerDirectory {
+    /// A directory starting from the configured peers.
+    pub fn new(peers: crate::config::PeersConfig) -> Self {
+        PeerDirectory(Arc::new(std::sync::RwLock::new(peers)))
+    }
+
+    /// Records where `peer` listens.
+    pub fn set(&self, peer: &str, url: String) {
+        let mut peers = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let slot = match peer {
+            "contacts" => &mut peers.contacts,
+            "deals" => &mut peers.deals,
+            "tasks" => &mut peers.tasks,
+            "comms" => &mut peers.comms,
+            "analytics" => &mut peers.analytics,
+            _ => return,
+        };
+        *slot = Some(url);
+    }
+
+    /// Where `peer` listens, if known.
+    pub fn url(&self, peer: &str) -> Option<String> {
+        let peers = self.0.read().unwrap_or_else(|e| e.into_inner());
+        peers.get(peer).map(str::to_owned)
+    }
+}
+
+/// A channel to a peer that may start after this service: resolved on
+/// first use, then kept.
+#[derive(Debug)]
+pub struct LatePeer {
+    directory: PeerDirectory,
+    peer: &'static str,
+    channel: std::sync::OnceLock<crate::grpc::PeerChannel>,
+}
+
+impl LatePeer {
+    /// The channel, or why there is none yet.
+    pub fn channel(&self) -> Result<crate::grpc::PeerChannel, String> {
+        if let Some(c) = self.channel.get() {
+            return Ok(c.clone());
+        }
+        let url = self
+            .directory
+            .url(self.peer)
+            .ok_or_else(|| format!("peers.{} is not set", self.peer))?;
+        let channel = crate::grpc::connect_peer(&url).map_err(|e| e.to_string())?;
+        Ok(self.channel.get_or_init(|| channel).clone())
+    }
+
+    /// The peer's name.
+    pub fn name(&self) -> &'static str {
+        self.peer
+    }
 }
 
 /// A started service: its gRPC address and the tasks that run it.
@@ -111,6 +174,14 @@ pub enum StartError {
         /// The peer.
         peer: &'static str,
         /// The cause.
+        reason: String,
+    },
+    /// A setting is invalid.
+    #[error("{service}: {reason}")]
+    Config {
+        /// The service.
+        service: &'static str,
+        /// The setting and why.
         reason: String,
     },
     /// The gRPC server could not bind.
@@ -155,6 +226,16 @@ impl ServiceContext {
         ));
         let task = tokio::spawn(async move { task.await.map_err(|e| e.to_string()) });
         Ok((signal, task))
+    }
+
+    /// A channel to `peer` resolved when first used: for peers that start
+    /// after this service (the contacts service gathering personal data).
+    pub fn late_peer(&self, peer: &'static str) -> LatePeer {
+        LatePeer {
+            directory: self.peer_directory.clone(),
+            peer,
+            channel: std::sync::OnceLock::new(),
+        }
     }
 
     /// A channel to `peer` from `peers.<peer>` in the configuration.

@@ -185,7 +185,7 @@ mod tests {
         let published = compiled();
         let mut current = published.clone();
         current.insert(
-            "ContactData.tags".into(),
+            "ContactData.added_later".into(),
             FieldShape {
                 number: 100,
                 kind: "string".into(),

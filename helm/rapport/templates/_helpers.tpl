@@ -32,9 +32,9 @@ contacts deals tasks comms analytics gateway
 {{/* Who calls whom over gRPC (ingress of the callee, egress of the caller). */}}
 {{- define "rapport.callers" -}}
 contacts: [gateway, comms]
-deals: [gateway]
-tasks: [gateway]
-comms: [gateway]
+deals: [gateway, contacts]
+tasks: [gateway, contacts]
+comms: [gateway, contacts]
 analytics: [gateway]
 gateway: []
 {{- end -}}

@@ -1,4 +1,6 @@
-//! The contacts service: people (and, with the contacts issue, companies).
+//! The contacts service: people and companies, custom fields, search,
+//! deduplication and merge, CSV import and export, handover, and
+//! data-protection export and erasure.
 //!
 //! `api` decodes gRPC requests and calls `domain` (pure rules) and the
 //! `store` trait; `events` builds what the service publishes. This is the
@@ -29,8 +31,21 @@ pub async fn start(ctx: &ServiceContext) -> Result<Started, StartError> {
             source,
         })?;
     let (signal, relay) = ctx.spawn_outbox_relay(SERVICE, store.outbox())?;
-    let api = api::ContactsApi::new(store, signal);
-    let routes = tonic::service::Routes::new(ContactsServiceServer::new(api));
+    let region = domain::Region::parse(&ctx.config.contacts.default_phone_region).map_err(|e| {
+        StartError::Config {
+            service: SERVICE,
+            reason: format!("contacts.default_phone_region: {e}"),
+        }
+    })?;
+    let holders = ["comms", "deals", "tasks"]
+        .map(|peer| ctx.late_peer(peer))
+        .into();
+    let api = Arc::new(api::ContactsApi::new(store, signal, region, holders));
+    let routes = tonic::service::Routes::new(
+        ContactsServiceServer::new(api::ContactsGrpc(api))
+            // CSV uploads arrive in chunks of up to 1 MiB.
+            .max_decoding_message_size(4 << 20),
+    );
     let (addr, server) = ctx.serve_grpc(SERVICE, routes, HEALTH_NAMES).await?;
     Ok(Started {
         addr,

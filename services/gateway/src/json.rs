@@ -51,25 +51,53 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 /// Parses `bytes` as `T`, naming the failing field on error.
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let field = if path == "." { String::new() } else { path };
-                Problem::invalid(
-                    "INVALID_FIELD",
-                    format!("invalid request body: {inner}"),
-                    vec![FieldViolation::new(field, inner.to_string())],
-                )
+    serde_path_to_error::deserialize(de).map_err(problem)
+}
+
+/// Reads an already parsed JSON value as `T`, naming the failing field on
+/// error (for bodies read as an object first, e.g. merge patches).
+pub(crate) fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Problem> {
+    serde_path_to_error::deserialize(value).map_err(problem)
+}
+
+fn problem(e: serde_path_to_error::Error<serde_json::Error>) -> Problem {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    match inner.classify() {
+        serde_json::error::Category::Data => {
+            let mut field = if path == "." { String::new() } else { path };
+            // An unknown field inside a value read by a custom deserializer
+            // is reported at the value's path; name the field itself.
+            if let Some(name) = unknown_field(&inner.to_string())
+                && field != name
+                && !field.ends_with(&format!(".{name}"))
+            {
+                field = if field.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{field}.{name}")
+                };
             }
-            _ => Problem::invalid(
-                "MALFORMED_JSON",
-                format!("request body is not valid JSON: {inner}"),
-                Vec::new(),
-            ),
+            Problem::invalid(
+                "INVALID_FIELD",
+                format!("invalid request body: {inner}"),
+                vec![FieldViolation::new(field, inner.to_string())],
+            )
         }
-    })
+        _ => Problem::invalid(
+            "MALFORMED_JSON",
+            format!("request body is not valid JSON: {inner}"),
+            Vec::new(),
+        ),
+    }
+}
+
+/// The name in serde's "unknown field `name`, expected ..." message.
+fn unknown_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name)
 }
 
 #[cfg(test)]
@@ -93,9 +121,8 @@ mod tests {
     #[test]
     fn malformed_and_unknown_fields_are_400() {
         assert_eq!(parse::<Body>(b"{").unwrap_err().reason, "MALFORMED_JSON");
-        assert_eq!(
-            parse::<Body>(br#"{"nme": "x"}"#).unwrap_err().reason,
-            "INVALID_FIELD"
-        );
+        let p = parse::<Body>(br#"{"nme": "x"}"#).unwrap_err();
+        assert_eq!(p.reason, "INVALID_FIELD");
+        assert_eq!(p.errors[0].field, "nme");
     }
 }

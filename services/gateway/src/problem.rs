@@ -25,6 +25,10 @@ pub struct Problem {
     /// The invalid fields, when the input was invalid.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Facts about the conflict or failure from the service's `ErrorInfo`
+    /// metadata, as extension members (e.g. `existing_id` on a duplicate).
+    #[serde(flatten)]
+    pub extensions: std::collections::BTreeMap<String, String>,
 }
 
 /// One invalid field.
@@ -58,6 +62,7 @@ impl Problem {
             detail: detail.into(),
             reason: reason.to_owned(),
             errors: Vec::new(),
+            extensions: Default::default(),
         }
     }
 
@@ -105,6 +110,10 @@ impl Problem {
             _ => s_message,
         };
         let mut p = Problem::new(status, &reason, detail);
+        // Only for client errors: a 5xx never leaks a service's internals.
+        if status.is_client_error() {
+            p.extensions = details.metadata.into_iter().collect();
+        }
         p.errors = details
             .field_violations
             .into_iter()

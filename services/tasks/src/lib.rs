@@ -1,8 +1,10 @@
 //! The tasks service: tasks and activities for staff.
 //!
-//! First version: create and get, with the `TaskCreated` event through the
-//! outbox. Same shape as every service: `api` -> `domain` -> `store`,
-//! plus `events`.
+//! Create and get, with the `TaskCreated` event through the outbox; tasks
+//! follow people merged or erased in the contacts service (consumed from
+//! `rapport.contacts.v1` in the [`CONSUMER_GROUP`] group) and are exported
+//! per person through `PersonalDataService`. Same shape as every service:
+//! `api` -> `domain` -> `store`, plus `events`.
 
 pub mod api;
 pub mod domain;
@@ -11,14 +13,23 @@ pub mod store;
 
 use std::sync::Arc;
 
-use rapport_platform::{ServiceContext, StartError, Started};
-use rapport_proto::tasks::v1::tasks_service_server::TasksServiceServer;
+use rapport_platform::{ServiceContext, StartError, Started, events::topics, kafka};
+use rapport_proto::{
+    common::v1::personal_data_service_server::PersonalDataServiceServer,
+    tasks::v1::tasks_service_server::TasksServiceServer,
+};
 
 /// The service's name.
 pub const SERVICE: &str = "tasks";
-const HEALTH_NAMES: &[&str] = &["rapport.tasks.v1.TasksService"];
+/// Consumer group of the contacts events (merges and erasures).
+pub const CONSUMER_GROUP: &str = "rapport-tasks-contacts";
+const HEALTH_NAMES: &[&str] = &[
+    "rapport.tasks.v1.TasksService",
+    "rapport.common.v1.PersonalDataService",
+];
 
-/// Opens the store, starts the outbox relay and serves gRPC.
+/// Opens the store, starts the outbox relay and the contacts consumer, and
+/// serves gRPC.
 pub async fn start(ctx: &ServiceContext) -> Result<Started, StartError> {
     let store = store::open(&ctx.store)
         .await
@@ -27,12 +38,35 @@ pub async fn start(ctx: &ServiceContext) -> Result<Started, StartError> {
             source,
         })?;
     let (signal, relay) = ctx.spawn_outbox_relay(SERVICE, store.outbox())?;
-    let routes =
-        tonic::service::Routes::new(TasksServiceServer::new(api::TasksApi::new(store, signal)));
+    let handler = Arc::new(events::contacts::ContactEventHandler::new(store.clone()));
+    let (kafka, metrics, shutdown) = (
+        ctx.config.kafka.clone(),
+        ctx.metrics.clone(),
+        ctx.shutdown.clone(),
+    );
+    let consumer = tokio::spawn(async move {
+        kafka::run_consumer(
+            &kafka,
+            CONSUMER_GROUP,
+            &[topics::CONTACTS],
+            handler,
+            metrics,
+            shutdown,
+        )
+        .await
+        .map_err(|e| format!("tasks contacts consumer: {e}"))
+    });
+    let routes = tonic::service::Routes::new(TasksServiceServer::new(api::TasksApi::new(
+        store.clone(),
+        signal,
+    )))
+    .add_service(PersonalDataServiceServer::new(api::PersonalDataApi::new(
+        store,
+    )));
     let (addr, server) = ctx.serve_grpc(SERVICE, routes, HEALTH_NAMES).await?;
     Ok(Started {
         addr,
-        tasks: vec![server, relay],
+        tasks: vec![server, relay, consumer],
     })
 }
 

@@ -118,6 +118,12 @@ pub async fn run_consumer(
                 }
             }
         }
+        // Tombstones (null values after an erasure) are for partners that
+        // keep compacted copies; the event before them carried the facts.
+        if message.payload().is_none() {
+            commit(&consumer, &message, group);
+            continue;
+        }
         let envelope = match message.payload().map(EventEnvelope::decode) {
             Some(Ok(envelope)) => envelope,
             other => {

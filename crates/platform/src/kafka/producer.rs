@@ -62,7 +62,8 @@ impl EventProducer {
     }
 
     /// Publishes one record and waits for the broker's acknowledgement.
-    /// Returns the partition and offset.
+    /// Returns the partition and offset. An empty `payload` is published as
+    /// a null value: a tombstone (see [`crate::events::tombstone`]).
     pub async fn send(
         &self,
         topic: &str,
@@ -77,10 +78,10 @@ impl EventProducer {
                 value: Some(v.as_bytes()),
             });
         }
-        let record = FutureRecord::to(topic)
-            .key(key)
-            .payload(payload)
-            .headers(owned);
+        let mut record = FutureRecord::to(topic).key(key).headers(owned);
+        if !payload.is_empty() {
+            record = record.payload(payload);
+        }
         self.inner
             .send(record, MESSAGE_TIMEOUT)
             .await

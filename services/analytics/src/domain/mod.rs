@@ -88,5 +88,8 @@ mod tests {
             Some(Metric::Interactions)
         );
         assert_eq!(Metric::counted_by("rapport.events.v1.Unknown"), None);
+        // Merges and erasures change no figure: counts are of records created.
+        assert_eq!(Metric::counted_by("rapport.events.v1.ContactsMerged"), None);
+        assert_eq!(Metric::counted_by("rapport.events.v1.ContactErased"), None);
     }
 }

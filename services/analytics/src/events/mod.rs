@@ -1,4 +1,13 @@
 //! What analytics consumes: every published event, applied once.
+//!
+//! Erasure (`ContactErased`) and merges (`ContactsMerged`) of people need no
+//! work here. Analytics keeps no per-contact data: only per-tenant counts of
+//! created records (`tenant_counts`, or `counted_events` rows keyed by event
+//! id on ScyllaDB) and the ids of applied events, none of which identifies a
+//! person. Counts are of records *created*, so a merge or an erasure leaves
+//! them as they are. Both events are recorded as applied like any other.
+//! Should analytics ever keep figures per contact, `ContactErased` must
+//! delete them (see docs/adr/0110-relink-and-erasure-by-events.md).
 
 use std::sync::Arc;
 
@@ -40,5 +49,74 @@ impl EventHandler for Projector {
             tracing::debug!(event_id = %env.event_id, "duplicate event ignored");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Name;
+    use rapport_platform::{events::topics, kafka::ConsumedEvent};
+    use rapport_proto::events::v1::{ContactCreated, ContactErased, ContactsMerged, EventEnvelope};
+
+    use super::*;
+    use crate::store::SqliteSummaryStore;
+
+    fn consumed<M: Name>(tenant: &str, payload: &M) -> ConsumedEvent {
+        ConsumedEvent {
+            topic: topics::CONTACTS.into(),
+            partition: 0,
+            offset: 0,
+            key: format!("{tenant}/x"),
+            envelope: EventEnvelope {
+                event_id: uuid::Uuid::now_v7().to_string(),
+                tenant_id: tenant.into(),
+                event_type: M::full_name(),
+                payload: Some(prost_types::Any::from_msg(payload).unwrap()),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn erasures_and_merges_are_applied_without_changing_figures() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            SqliteSummaryStore::open(&dir.path().join("analytics.db"))
+                .await
+                .unwrap(),
+        );
+        let projector = Projector::new(store.clone());
+        let acme = TenantId::parse("acme").unwrap();
+        projector
+            .handle(&consumed("acme", &ContactCreated::default()))
+            .await
+            .unwrap();
+        let before = store.summary(&acme).await.unwrap();
+        let erased = consumed(
+            "acme",
+            &ContactErased {
+                contact_id: uuid::Uuid::now_v7().to_string(),
+                erasure_id: "audit-1".into(),
+            },
+        );
+        let merged = consumed(
+            "acme",
+            &ContactsMerged {
+                survivor_id: uuid::Uuid::now_v7().to_string(),
+                merged_ids: vec![uuid::Uuid::now_v7().to_string()],
+                object_type: "person".into(),
+            },
+        );
+        for event in [&erased, &merged, &erased] {
+            projector.handle(event).await.unwrap();
+        }
+        assert_eq!(store.summary(&acme).await.unwrap(), before);
+        // Recorded as applied: applying again reports a duplicate.
+        assert!(
+            !store
+                .apply(&acme, &erased.envelope.event_id, None)
+                .await
+                .unwrap()
+        );
     }
 }

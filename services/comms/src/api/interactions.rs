@@ -64,12 +64,12 @@ impl CommsApi {
     }
 }
 
-fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
+pub(super) fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
     Principal::from_metadata(req.metadata())
         .map_err(|e| status(CommsError::Unauthenticated(e.to_string())))
 }
 
-fn status(e: CommsError) -> Status {
+pub(super) fn status(e: CommsError) -> Status {
     to_status(&e, DOMAIN)
 }
 

@@ -1,14 +1,16 @@
-//! What the comms service publishes.
+//! What the comms service publishes, and (in [`contacts`]) what it consumes.
+
+pub mod contacts;
 
 use rapport_platform::{
-    events::{NewEvent, topics},
-    identity::Principal,
+    events::{NewEvent, tombstone, topics},
+    identity::{Principal, TenantId},
     proto_time::to_timestamp,
 };
 use rapport_proto::events::v1::InteractionLogged;
 use rapport_store::OutboxMessage;
 
-use crate::domain::Interaction;
+use crate::domain::{Interaction, InteractionId};
 
 /// CloudEvents `source` of every comms event.
 pub const SOURCE: &str = "/rapport/comms";
@@ -33,4 +35,10 @@ pub fn interaction_logged(principal: &Principal, i: &Interaction) -> OutboxMessa
         },
     }
     .into_outbox()
+}
+
+/// The tombstone of an erased interaction: a null value under the key of its
+/// `InteractionLogged`, so partners' compacted copies forget its summary.
+pub fn interaction_erased(tenant: &TenantId, id: InteractionId) -> OutboxMessage {
+    tombstone(topics::INTERACTIONS, tenant, &id.to_string())
 }

@@ -7,7 +7,7 @@ use rapport_store::{OutboxMessage, PageToken};
 use uuid::Uuid;
 
 use super::InteractionStore;
-use crate::domain::{Channel, Direction, Interaction, InteractionDraft, PageSize};
+use crate::domain::{Channel, ContactChange, Direction, Interaction, InteractionDraft, PageSize};
 
 fn interaction(tenant: &str, contact: Uuid, at: chrono::DateTime<Utc>) -> Interaction {
     InteractionDraft {
@@ -104,6 +104,138 @@ async fn foreign_page_tokens_are_refused(s: &dyn InteractionStore) {
     );
 }
 
+/// Logs interactions of `contact` in `tenant` at `base` plus each of
+/// `hours` (spanning months when the hours do).
+async fn log_all(
+    s: &dyn InteractionStore,
+    tenant: &str,
+    contact: Uuid,
+    hours: &[i64],
+) -> Vec<Interaction> {
+    let base = Utc.with_ymd_and_hms(2026, 3, 31, 20, 0, 0).unwrap();
+    let mut out = Vec::new();
+    for h in hours {
+        let i = interaction(tenant, contact, base + Duration::hours(*h));
+        s.create(&i, &event()).await.unwrap();
+        out.push(i);
+    }
+    out
+}
+
+fn newest_first(mut v: Vec<Interaction>) -> Vec<Interaction> {
+    v.sort_by_key(|i| std::cmp::Reverse((i.occurred_at, i.id)));
+    v
+}
+
+/// The tombstones in the outbox for `interactions`.
+async fn tombstones_of(s: &dyn InteractionStore, interactions: &[Interaction]) -> usize {
+    let keys: Vec<String> = interactions
+        .iter()
+        .map(|i| format!("{}/{}", i.tenant, i.id))
+        .collect();
+    s.outbox()
+        .pending(100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.message.payload.is_empty() && keys.contains(&p.message.key))
+        .count()
+}
+
+async fn relinks_merged_timelines_in_time_order_once(s: &dyn InteractionStore) {
+    let (survivor, dup1, dup2) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let mut expected = log_all(s, "acme", survivor, &[0, 30, 900]).await;
+    let from_dups = [
+        log_all(s, "acme", dup1, &[1, 5, 48]).await,
+        log_all(s, "acme", dup2, &[2, 700]).await,
+    ]
+    .concat();
+    let globex_dup = log_all(s, "globex", dup1, &[3]).await;
+    expected.extend(from_dups.into_iter().map(|mut i| {
+        i.contact_id = survivor;
+        i
+    }));
+    let expected = newest_first(expected);
+    let acme = TenantId::parse("acme").unwrap();
+    let change = ContactChange::relink(survivor, [dup1, dup2]).unwrap();
+    let event_id = Uuid::now_v7().to_string();
+    assert!(
+        s.apply_contact_change(&acme, &event_id, &change)
+            .await
+            .unwrap()
+    );
+
+    for size in [2, 50] {
+        assert_eq!(
+            all_pages(s, &acme, survivor, size).await,
+            expected,
+            "page size {size}"
+        );
+    }
+    assert!(all_pages(s, &acme, dup1, 10).await.is_empty());
+    assert!(all_pages(s, &acme, dup2, 10).await.is_empty());
+    let globex = TenantId::parse("globex").unwrap();
+    assert_eq!(
+        all_pages(s, &globex, dup1, 10).await,
+        globex_dup,
+        "another tenant"
+    );
+
+    // The same event again changes nothing more.
+    assert!(
+        !s.apply_contact_change(&acme, &event_id, &change)
+            .await
+            .unwrap()
+    );
+    assert_eq!(all_pages(s, &acme, survivor, 50).await, expected);
+}
+
+async fn erasure_deletes_interactions_once_within_the_tenant(s: &dyn InteractionStore) {
+    let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let erased = log_all(s, "acme", ada, &[0, 10, 900]).await;
+    let bobs = newest_first(log_all(s, "acme", bob, &[1]).await);
+    let globex_ada = newest_first(log_all(s, "globex", ada, &[2, 3]).await);
+    let acme = TenantId::parse("acme").unwrap();
+    let change = ContactChange::Erase { contact: ada };
+    let event_id = Uuid::now_v7().to_string();
+    assert!(
+        s.apply_contact_change(&acme, &event_id, &change)
+            .await
+            .unwrap()
+    );
+
+    assert!(all_pages(s, &acme, ada, 10).await.is_empty());
+    assert_eq!(all_pages(s, &acme, bob, 10).await, bobs, "another contact");
+    let globex = TenantId::parse("globex").unwrap();
+    assert_eq!(
+        all_pages(s, &globex, ada, 10).await,
+        globex_ada,
+        "another tenant"
+    );
+    assert_eq!(tombstones_of(s, &erased).await, erased.len());
+    assert_eq!(tombstones_of(s, &globex_ada).await, 0);
+
+    // The same event again changes nothing more, and adds no tombstones.
+    assert!(
+        !s.apply_contact_change(&acme, &event_id, &change)
+            .await
+            .unwrap()
+    );
+    assert_eq!(tombstones_of(s, &erased).await, erased.len());
+    assert_eq!(all_pages(s, &acme, bob, 10).await, bobs);
+}
+
+async fn exports_a_contacts_whole_history_within_the_tenant(s: &dyn InteractionStore) {
+    let ada = Uuid::now_v7();
+    let hours: Vec<i64> = (0..120).map(|h| h * 13).collect();
+    let history = newest_first(log_all(s, "acme", ada, &hours).await);
+    log_all(s, "globex", ada, &[1]).await;
+    let acme = TenantId::parse("acme").unwrap();
+    assert_eq!(s.contact_history(&acme, ada).await.unwrap(), history);
+    let initech = TenantId::parse("initech").unwrap();
+    assert!(s.contact_history(&initech, ada).await.unwrap().is_empty());
+}
+
 mod sqlite {
     use crate::store::SqliteInteractionStore;
 
@@ -131,6 +263,24 @@ mod sqlite {
     async fn foreign_page_tokens_are_refused() {
         let (_d, s) = store().await;
         super::foreign_page_tokens_are_refused(&s).await;
+    }
+
+    #[tokio::test]
+    async fn relinks_merged_timelines_in_time_order_once() {
+        let (_d, s) = store().await;
+        super::relinks_merged_timelines_in_time_order_once(&s).await;
+    }
+
+    #[tokio::test]
+    async fn erasure_deletes_interactions_once_within_the_tenant() {
+        let (_d, s) = store().await;
+        super::erasure_deletes_interactions_once_within_the_tenant(&s).await;
+    }
+
+    #[tokio::test]
+    async fn exports_a_contacts_whole_history_within_the_tenant() {
+        let (_d, s) = store().await;
+        super::exports_a_contacts_whole_history_within_the_tenant(&s).await;
     }
 }
 
@@ -169,6 +319,26 @@ mod scylla {
     async fn foreign_page_tokens_are_refused() {
         if let Some(s) = store().await {
             super::foreign_page_tokens_are_refused(&s).await;
+        }
+    }
+    #[tokio::test]
+    async fn relinks_merged_timelines_in_time_order_once() {
+        if let Some(s) = store().await {
+            super::relinks_merged_timelines_in_time_order_once(&s).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn erasure_deletes_interactions_once_within_the_tenant() {
+        if let Some(s) = store().await {
+            super::erasure_deletes_interactions_once_within_the_tenant(&s).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn exports_a_contacts_whole_history_within_the_tenant() {
+        if let Some(s) = store().await {
+            super::exports_a_contacts_whole_history_within_the_tenant(&s).await;
         }
     }
 }

@@ -12,7 +12,7 @@ use rapport_platform::{StoreSettings, identity::TenantId};
 use rapport_store::{Outbox, OutboxMessage, PageToken, StoreError};
 use uuid::Uuid;
 
-use crate::domain::{Interaction, PageSize};
+use crate::domain::{ContactChange, Interaction, PageSize};
 
 pub use self::scylla::ScyllaInteractionStore;
 pub use self::sqlite::SqliteInteractionStore;
@@ -39,6 +39,38 @@ pub trait InteractionStore: Send + Sync + 'static {
         size: PageSize,
         token: Option<PageToken>,
     ) -> Result<TimelinePage, StoreError>;
+    /// Applies a change of people to the tenant's interactions and records
+    /// `event_id` as applied. A re-link moves every interaction of a merged
+    /// person to the survivor's timeline (keeping `occurred_at`, so the
+    /// timeline stays in time order); an erasure deletes the person's
+    /// interactions and writes a tombstone per interaction to the outbox
+    /// (see [`crate::events::interaction_erased`]). Returns `false`, having
+    /// changed nothing, when `event_id` was applied before.
+    async fn apply_contact_change(
+        &self,
+        tenant: &TenantId,
+        event_id: &str,
+        change: &ContactChange,
+    ) -> Result<bool, StoreError>;
+    /// Every interaction of the contact, newest first (the personal-data
+    /// export): the timeline, read to its end.
+    async fn contact_history(
+        &self,
+        tenant: &TenantId,
+        contact_id: Uuid,
+    ) -> Result<Vec<Interaction>, StoreError> {
+        let mut all = Vec::new();
+        let mut token = None;
+        loop {
+            let size = PageSize::parse(PageSize::MAX as i32).expect("the maximum is valid");
+            let page = self.timeline(tenant, contact_id, size, token).await?;
+            all.extend(page.interactions);
+            match page.next {
+                Some(next) => token = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
     /// The outbox the relay publishes from.
     fn outbox(&self) -> Arc<dyn Outbox>;
 }

@@ -8,17 +8,24 @@ use rapport_platform::identity::{TenantId, UserId};
 use rapport_store::{
     Outbox, OutboxMessage, PageToken, StoreError,
     scylla::{CqlMigration, ScyllaSettings, connect},
-    scylla_outbox::{self, OUTBOX_CQL_MIGRATION, ScyllaOutbox},
+    scylla_outbox::{self, INSERT_CQL, OUTBOX_CQL_MIGRATION, ScyllaOutbox},
 };
 use scylla::{
     client::session::Session,
     response::{PagingState, PagingStateResponse},
-    statement::{batch::Batch, prepared::PreparedStatement},
+    serialize::row::SerializeRow,
+    statement::{
+        batch::{Batch, BatchType},
+        prepared::PreparedStatement,
+    },
 };
 use uuid::Uuid;
 
 use super::{InteractionStore, TimelinePage};
-use crate::domain::{Channel, Direction, Interaction, InteractionId, PageSize};
+use crate::{
+    domain::{Channel, ContactChange, Direction, Interaction, InteractionId, PageSize},
+    events,
+};
 
 const MIGRATIONS: &[CqlMigration] = &[
     OUTBOX_CQL_MIGRATION,
@@ -26,7 +33,18 @@ const MIGRATIONS: &[CqlMigration] = &[
         version: "0001_interactions",
         cql: include_str!("../../migrations/scylla/0001_interactions.cql"),
     },
+    CqlMigration {
+        version: "0002_applied_events",
+        cql: include_str!("../../migrations/scylla/0002_applied_events.cql"),
+    },
 ];
+
+/// Rows moved or deleted per logged batch: a summary is at most 4,000
+/// characters, so a batch stays well under ScyllaDB's batch size limit.
+const ROWS_PER_BATCH: usize = 32;
+
+/// Bound values of one statement in a batch of mixed statements.
+type Values = Box<dyn SerializeRow + Send + Sync>;
 
 const COLUMNS: &str = "tenant_id, contact_id, bucket, occurred_at, id, channel, direction, summary, create_time, created_by";
 
@@ -49,7 +67,20 @@ pub struct ScyllaInteractionStore {
     create: Batch,
     buckets: PreparedStatement,
     page: PreparedStatement,
+    insert_interaction: PreparedStatement,
+    insert_bucket: PreparedStatement,
+    delete_interaction: PreparedStatement,
+    delete_bucket: PreparedStatement,
+    insert_outbox: PreparedStatement,
+    is_applied: PreparedStatement,
+    mark_applied: PreparedStatement,
     outbox: Arc<ScyllaOutbox>,
+}
+
+async fn prepare_idempotent(session: &Session, cql: &str) -> Result<PreparedStatement, StoreError> {
+    let mut statement = session.prepare(cql).await?;
+    statement.set_is_idempotent(true);
+    Ok(statement)
 }
 
 /// The month bucket (yyyymm) of a time.
@@ -86,12 +117,125 @@ impl ScyllaInteractionStore {
         page.set_is_idempotent(true);
         let outbox = Arc::new(ScyllaOutbox::new(session.clone()).await?);
         Ok(ScyllaInteractionStore {
+            insert_interaction: prepare_idempotent(&session, &insert_interaction).await?,
+            insert_bucket: prepare_idempotent(&session, insert_bucket).await?,
+            delete_interaction: prepare_idempotent(
+                &session,
+                "DELETE FROM interactions_by_contact WHERE tenant_id = ? AND contact_id = ? AND bucket = ? AND occurred_at = ? AND id = ?",
+            )
+            .await?,
+            delete_bucket: prepare_idempotent(
+                &session,
+                "DELETE FROM interaction_buckets WHERE tenant_id = ? AND contact_id = ? AND bucket = ?",
+            )
+            .await?,
+            insert_outbox: session.prepare(INSERT_CQL).await?,
+            is_applied: prepare_idempotent(
+                &session,
+                "SELECT event_id FROM applied_events WHERE tenant_id = ? AND event_id = ?",
+            )
+            .await?,
+            mark_applied: prepare_idempotent(
+                &session,
+                "INSERT INTO applied_events (tenant_id, event_id) VALUES (?, ?)",
+            )
+            .await?,
             session,
             create,
             buckets,
             page,
             outbox,
         })
+    }
+
+    /// The contact's month buckets, newest first.
+    async fn buckets_of(&self, tenant: &TenantId, contact: Uuid) -> Result<Vec<i32>, StoreError> {
+        Ok(self
+            .session
+            .execute_unpaged(&self.buckets, (tenant.as_str(), contact))
+            .await?
+            .into_rows_result()?
+            .rows::<(i32,)>()?
+            .map(|r| r.map(|(b,)| b))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Every row of one (tenant, contact, month) partition.
+    async fn partition(
+        &self,
+        tenant: &TenantId,
+        contact: Uuid,
+        bucket: i32,
+    ) -> Result<Vec<Row>, StoreError> {
+        let mut rows = Vec::new();
+        let mut state = PagingState::start();
+        loop {
+            let (result, paging) = self
+                .session
+                .execute_single_page(&self.page, (tenant.as_str(), contact, bucket), state)
+                .await?;
+            for row in result.into_rows_result()?.rows::<Row>()? {
+                rows.push(row?);
+            }
+            match paging {
+                PagingStateResponse::HasMorePages { state: next } => state = next,
+                PagingStateResponse::NoMorePages => return Ok(rows),
+            }
+        }
+    }
+
+    /// Moves every interaction of `from` to `to`'s timeline, or (`to` =
+    /// `None`) deletes it with a tombstone in the outbox. Works month by
+    /// month in logged batches: each row is removed in the same batch that
+    /// copies it (or tombstones it), so no row is ever lost or shown twice;
+    /// a month's bucket row goes once the month is empty. A crash half-way
+    /// leaves the rest where a redelivery finds it.
+    async fn drain(
+        &self,
+        tenant: &TenantId,
+        from: Uuid,
+        to: Option<Uuid>,
+    ) -> Result<(), StoreError> {
+        for bucket in self.buckets_of(tenant, from).await? {
+            let rows = self.partition(tenant, from, bucket).await?;
+            for chunk in rows.chunks(ROWS_PER_BATCH) {
+                let mut batch = Batch::new(BatchType::Logged);
+                let mut values: Vec<Values> = Vec::new();
+                if let Some(to) = to {
+                    batch.append_statement(self.insert_bucket.clone());
+                    values.push(Box::new((tenant.to_string(), to, bucket)));
+                }
+                for row in chunk {
+                    let (_, _, _, occurred_at, id, ..) = row.clone();
+                    match to {
+                        Some(to) => {
+                            let mut moved = row.clone();
+                            moved.1 = to;
+                            batch.append_statement(self.insert_interaction.clone());
+                            values.push(Box::new(moved));
+                        }
+                        None => {
+                            let tombstone = events::interaction_erased(tenant, InteractionId(id));
+                            batch.append_statement(self.insert_outbox.clone());
+                            values.push(Box::new(ScyllaOutbox::values(&tombstone)));
+                        }
+                    }
+                    batch.append_statement(self.delete_interaction.clone());
+                    values.push(Box::new((
+                        tenant.to_string(),
+                        from,
+                        bucket,
+                        occurred_at,
+                        id,
+                    )));
+                }
+                self.session.batch(&batch, values).await?;
+            }
+            self.session
+                .execute_unpaged(&self.delete_bucket, (tenant.as_str(), from, bucket))
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -208,6 +352,38 @@ impl InteractionStore for ScyllaInteractionStore {
                 }
             }
         }
+    }
+
+    async fn apply_contact_change(
+        &self,
+        tenant: &TenantId,
+        event_id: &str,
+        change: &ContactChange,
+    ) -> Result<bool, StoreError> {
+        // No transaction spans a contact's months here: rows move in logged
+        // batches (see `drain`) and the event is recorded after the last one.
+        let seen = self
+            .session
+            .execute_unpaged(&self.is_applied, (tenant.as_str(), event_id))
+            .await?
+            .into_rows_result()?
+            .rows_num()
+            > 0;
+        if seen {
+            return Ok(false);
+        }
+        match change {
+            ContactChange::Relink { survivor, merged } => {
+                for from in merged {
+                    self.drain(tenant, *from, Some(*survivor)).await?;
+                }
+            }
+            ContactChange::Erase { contact } => self.drain(tenant, *contact, None).await?,
+        }
+        self.session
+            .execute_unpaged(&self.mark_applied, (tenant.as_str(), event_id))
+            .await?;
+        Ok(true)
     }
 
     fn outbox(&self) -> Arc<dyn Outbox> {

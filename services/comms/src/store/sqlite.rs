@@ -7,18 +7,25 @@ use chrono::{DateTime, Utc};
 use rapport_platform::identity::{TenantId, UserId};
 use rapport_store::{
     Outbox, OutboxMessage, PageToken, StoreError,
-    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb},
+    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, insert_outbox},
 };
 use uuid::Uuid;
 
 use super::{InteractionStore, TimelinePage};
-use crate::domain::{Channel, Direction, Interaction, InteractionId, PageSize};
+use crate::{
+    domain::{Channel, ContactChange, Direction, Interaction, InteractionId, PageSize},
+    events,
+};
 
 const MIGRATIONS: &[Migration] = &[
     OUTBOX_MIGRATION,
     Migration {
         version: "0001_interactions",
         sql: include_str!("../../migrations/sqlite/0001_interactions.sql"),
+    },
+    Migration {
+        version: "0002_applied_events",
+        sql: include_str!("../../migrations/sqlite/0002_applied_events.sql"),
     },
 ];
 
@@ -126,6 +133,69 @@ impl InteractionStore for SqliteInteractionStore {
             None
         };
         Ok(TimelinePage { interactions, next })
+    }
+
+    async fn apply_contact_change(
+        &self,
+        tenant: &TenantId,
+        event_id: &str,
+        change: &ContactChange,
+    ) -> Result<bool, StoreError> {
+        let conn = self.db.conn().await;
+        // One transaction: the event is recorded and applied, or neither.
+        let tx = conn.transaction().await?;
+        let new = tx
+            .execute(
+                "INSERT OR IGNORE INTO applied_events (tenant_id, event_id) VALUES (?1, ?2)",
+                [tenant.as_str(), event_id],
+            )
+            .await?
+            == 1;
+        if new {
+            match change {
+                ContactChange::Relink { survivor, merged } => {
+                    // The key orders the timeline by (occurred_at, id), so
+                    // moved rows interleave with the survivor's by time.
+                    for id in merged {
+                        tx.execute(
+                            "UPDATE interactions SET contact_id = ?3
+                             WHERE tenant_id = ?1 AND contact_id = ?2",
+                            [
+                                tenant.as_str().to_owned(),
+                                id.to_string(),
+                                survivor.to_string(),
+                            ],
+                        )
+                        .await?;
+                    }
+                }
+                ContactChange::Erase { contact } => {
+                    let params = [tenant.as_str().to_owned(), contact.to_string()];
+                    let mut ids = Vec::new();
+                    let mut rows = tx
+                        .query(
+                            "SELECT id FROM interactions WHERE tenant_id = ?1 AND contact_id = ?2",
+                            params.clone(),
+                        )
+                        .await?;
+                    while let Some(row) = rows.next().await? {
+                        let id = Uuid::parse_str(&row.get::<String>(0)?)
+                            .map_err(|_| StoreError::Corrupt("interactions.id".into()))?;
+                        ids.push(InteractionId(id));
+                    }
+                    tx.execute(
+                        "DELETE FROM interactions WHERE tenant_id = ?1 AND contact_id = ?2",
+                        params,
+                    )
+                    .await?;
+                    for id in ids {
+                        insert_outbox(&tx, &events::interaction_erased(tenant, id)).await?;
+                    }
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(new)
     }
 
     fn outbox(&self) -> Arc<dyn Outbox> {

@@ -1,6 +1,121 @@
-//! gRPC handlers: decode, identify the caller, call the domain and store,
-//! encode. One file per resource.
+//! The contacts service's use cases and its gRPC face.
+//!
+//! `records`, `search`, `custom_fields`, `imports`, `exports` and `privacy`
+//! are the use cases (domain rules + store + events); `grpc` decodes
+//! requests into them and encodes their results; `convert` maps types.
 
-mod contacts;
+mod convert;
+mod custom_fields;
+mod exports;
+mod grpc;
+mod imports;
+mod privacy;
+mod records;
+mod search;
 
-pub use contacts::ContactsApi;
+use std::sync::Arc;
+
+use rapport_platform::{
+    LatePeer, error::to_status, identity::Principal, outbox_relay::OutboxSignal,
+};
+use rapport_store::StoreError;
+use tonic::{Request, Status};
+
+pub use grpc::ContactsGrpc;
+pub use search::{Filter, Order, SearchPage, SearchQuery};
+
+use crate::{
+    domain::{ContactError, CustomFieldDef, Kind, Region},
+    store::{ChangeSet, CommitError, ContactStore},
+};
+
+/// Error domain in `ErrorInfo`.
+const DOMAIN: &str = "contacts.rapport";
+
+/// The contacts service: use cases over a store.
+pub struct ContactsApi {
+    store: Arc<dyn ContactStore>,
+    outbox: OutboxSignal,
+    default_region: Region,
+    /// Services holding personal data (comms, deals, tasks).
+    holders: Arc<Vec<LatePeer>>,
+}
+
+impl ContactsApi {
+    /// An API over `store`; `outbox` wakes the relay after each write;
+    /// `holders` are asked for a person's data on export.
+    pub fn new(
+        store: Arc<dyn ContactStore>,
+        outbox: OutboxSignal,
+        default_region: Region,
+        holders: Vec<LatePeer>,
+    ) -> Self {
+        ContactsApi {
+            store,
+            outbox,
+            default_region,
+            holders: Arc::new(holders),
+        }
+    }
+
+    /// The tenant's phone region (its setting, else the service default).
+    pub async fn region(
+        &self,
+        tenant: &rapport_platform::identity::TenantId,
+    ) -> Result<Region, ContactError> {
+        Ok(match self.store.phone_region(tenant).await? {
+            Some(code) => Region::parse(&code).unwrap_or(self.default_region),
+            None => self.default_region,
+        })
+    }
+
+    /// Region and custom field definitions for writing `kind`.
+    async fn write_context(
+        &self,
+        tenant: &rapport_platform::identity::TenantId,
+        kind: Kind,
+    ) -> Result<(Region, Vec<CustomFieldDef>), ContactError> {
+        Ok((
+            self.region(tenant).await?,
+            self.store.custom_fields(tenant, Some(kind)).await?,
+        ))
+    }
+
+    /// Commits a change set and wakes the relay.
+    async fn commit(
+        &self,
+        tenant: &rapport_platform::identity::TenantId,
+        changes: &ChangeSet,
+    ) -> Result<(), ContactError> {
+        self.store
+            .commit(tenant, changes)
+            .await
+            .map_err(|e| match e {
+                CommitError::Conflict(id) => ContactError::Conflict(id.to_string()),
+                CommitError::Duplicate { attr, existing, .. } => ContactError::Duplicate {
+                    key: attr.to_owned(),
+                    existing_id: existing.to_string(),
+                },
+                CommitError::Store(s) => ContactError::Store(s),
+            })?;
+        if !changes.events.is_empty() {
+            self.outbox.notify();
+        }
+        Ok(())
+    }
+}
+
+fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
+    let p = Principal::from_metadata(req.metadata())
+        .map_err(|e| status(ContactError::Unauthenticated(e.to_string())))?;
+    tracing::Span::current().record("tenant", p.tenant.as_str());
+    Ok(p)
+}
+
+fn status(e: ContactError) -> Status {
+    to_status(&e, DOMAIN)
+}
+
+fn store_status(e: StoreError) -> Status {
+    status(e.into())
+}

@@ -3,137 +3,314 @@
 //! `RAPPORT_TEST_SCYLLA` is set.
 
 use chrono::{SubsecRound, Utc};
-use rapport_platform::identity::{TenantId, UserId};
+use rapport_platform::identity::TenantId;
 use rapport_store::OutboxMessage;
 
-use super::ContactStore;
-use crate::domain::{Contact, ContactDraft, ContactId};
+use super::{ChangeSet, CommitError, ContactStore, Put, Scan, UniqueKey, ValueMatch};
+use crate::domain::{Fields, Kind, Record, RecordData, RecordId, index::attr};
 
-fn contact(tenant: &str, name: &str) -> Contact {
-    ContactDraft {
-        given_name: name.into(),
-        family_name: "Tester".into(),
-        email: format!("{name}@example.com"),
-        ..Default::default()
+fn record(tenant: &str, name: &str, email: &str, phone: &str) -> Record {
+    let now = Utc::now().trunc_subsecs(3);
+    Record {
+        tenant: TenantId::parse(tenant).unwrap(),
+        id: RecordId::generate(),
+        data: RecordData {
+            kind: Kind::Person,
+            fields: Fields {
+                display_name: name.into(),
+                email: email.into(),
+                phone: phone.into(),
+                owner: "alice".into(),
+                ..Default::default()
+            },
+            version: 1,
+            create_time: now,
+            created_by: "alice".into(),
+            update_time: now,
+            updated_by: "alice".into(),
+            import_hashes: Vec::new(),
+        },
     }
-    .validate(
-        TenantId::parse(tenant).unwrap(),
-        UserId::parse("alice").unwrap(),
-        // Both backends keep millisecond precision.
-        Utc::now().trunc_subsecs(3),
-    )
-    .unwrap()
 }
 
-fn event(c: &Contact) -> OutboxMessage {
+fn event(r: &Record) -> OutboxMessage {
     OutboxMessage {
         event_id: uuid::Uuid::now_v7().to_string(),
         topic: "rapport.contacts.v1".into(),
-        key: format!("{}/{}", c.tenant, c.id),
+        key: format!("{}/{}", r.tenant, r.id),
         payload: vec![1],
         headers: vec![("ce_id".into(), "x".into())],
     }
 }
 
-async fn creates_and_reads_back(s: &dyn ContactStore) {
-    let c = contact("acme", "ada");
-    s.create(&c, &event(&c)).await.unwrap();
-    assert_eq!(s.get(&c.tenant, &c.id).await.unwrap(), Some(c));
+fn create(r: &Record) -> ChangeSet {
+    ChangeSet {
+        puts: vec![Put {
+            record: r.clone(),
+            previous: None,
+        }],
+        events: vec![event(r)],
+        ..Default::default()
+    }
+}
+
+fn exact(attr: &str, value: &str) -> Scan {
+    Scan {
+        kind: Kind::Person,
+        attr: attr.into(),
+        values: ValueMatch::Exact(value.into()),
+        after: None,
+        descending: false,
+        limit: 100,
+    }
+}
+
+async fn creates_and_reads_back_with_its_event(s: &dyn ContactStore) {
+    let before = s.outbox().backlog().await.unwrap();
+    let r = record("acme", "Ada Lovelace", "ada@example.com", "+442079460958");
+    let cs = create(&r);
+    s.commit(&r.tenant, &cs).await.unwrap();
+    assert_eq!(s.get(&r.tenant, &r.id).await.unwrap(), Some(r.clone()));
+    assert_eq!(s.outbox().backlog().await.unwrap(), before + 1);
+    let hits = s
+        .find(
+            &r.tenant,
+            Kind::Person,
+            attr::PHONE,
+            &["+442079460958".into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [r.id]);
 }
 
 async fn never_reads_across_tenants(s: &dyn ContactStore) {
-    let c = contact("acme", "grace");
-    s.create(&c, &event(&c)).await.unwrap();
+    let r = record("acme", "Grace Hopper", "grace@example.com", "");
+    s.commit(&r.tenant, &create(&r)).await.unwrap();
     let other = TenantId::parse("globex").unwrap();
-    assert_eq!(s.get(&other, &c.id).await.unwrap(), None);
-    assert_eq!(
-        s.get(&c.tenant, &ContactId::generate()).await.unwrap(),
-        None
+    assert_eq!(s.get(&other, &r.id).await.unwrap(), None);
+    assert!(
+        s.find(
+            &other,
+            Kind::Person,
+            attr::EMAIL,
+            &["grace@example.com".into()]
+        )
+        .await
+        .unwrap()
+        .is_empty()
+    );
+    assert!(
+        s.scan(&other, &exact(attr::ALL, ""))
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 
-async fn writes_the_event_with_the_contact(s: &dyn ContactStore) {
-    let before = s.outbox().backlog().await.unwrap();
-    let c = contact("acme", "linus");
-    let e = event(&c);
-    s.create(&c, &e).await.unwrap();
-    assert_eq!(s.outbox().backlog().await.unwrap(), before + 1);
-    let pending = s.outbox().pending(1000).await.unwrap();
-    assert!(pending.iter().any(|p| p.message == e));
+async fn stale_versions_and_taken_keys_change_nothing(s: &dyn ContactStore) {
+    let r = record("acme", "Linus", "linus@example.com", "");
+    s.commit(&r.tenant, &create(&r)).await.unwrap();
+    let mut next = r.clone();
+    next.data.version = 2;
+    next.data.fields.email = "linus@new.example".into();
+    let update = ChangeSet {
+        puts: vec![Put {
+            record: next.clone(),
+            previous: Some(r.clone()),
+        }],
+        events: vec![event(&next)],
+        ..Default::default()
+    };
+    s.commit(&r.tenant, &update).await.unwrap();
+    // The same update again is stale: it must not apply.
+    let backlog = s.outbox().backlog().await.unwrap();
+    assert!(
+        matches!(s.commit(&r.tenant, &update).await, Err(CommitError::Conflict(id)) if id == r.id)
+    );
+    assert_eq!(s.outbox().backlog().await.unwrap(), backlog);
+    // Old e-mail no longer finds it; the new one does.
+    assert!(
+        s.find(
+            &r.tenant,
+            Kind::Person,
+            attr::EMAIL,
+            &["linus@example.com".into()]
+        )
+        .await
+        .unwrap()
+        .is_empty()
+    );
+    assert_eq!(
+        s.find(
+            &r.tenant,
+            Kind::Person,
+            attr::EMAIL,
+            &["linus@new.example".into()]
+        )
+        .await
+        .unwrap()
+        .len(),
+        1
+    );
+    // A create claiming the e-mail is refused, naming the owner.
+    let dup = record("acme", "Other", "linus@new.example", "");
+    let mut cs = create(&dup);
+    cs.unique.push(UniqueKey {
+        kind: Kind::Person,
+        attr: attr::EMAIL,
+        value: "linus@new.example".into(),
+    });
+    match s.commit(&dup.tenant, &cs).await {
+        Err(CommitError::Duplicate { existing, .. }) => assert_eq!(existing, r.id),
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    assert_eq!(s.get(&dup.tenant, &dup.id).await.unwrap(), None);
 }
 
-/// Only for backends that reject a duplicate event id (SQLite's unique
-/// index); ScyllaDB upserts, and its logged batch is all-or-nothing by
-/// construction.
-async fn a_failed_create_leaves_nothing(s: &dyn ContactStore) {
-    let c = contact("acme", "dup");
-    let e = event(&c);
-    s.create(&c, &e).await.unwrap();
-    let before = s.outbox().backlog().await.unwrap();
-    // Same event id again: the outbox insert fails, so the second contact
-    // must not be stored either.
-    let mut c2 = contact("acme", "dup2");
-    c2.id = ContactId::generate();
-    assert!(s.create(&c2, &e).await.is_err());
-    assert_eq!(s.get(&c2.tenant, &c2.id).await.unwrap(), None);
-    assert_eq!(s.outbox().backlog().await.unwrap(), before);
+async fn deletes_remove_index_entries(s: &dyn ContactStore) {
+    let r = record("acme", "Erased Person", "erase@example.com", "");
+    s.commit(&r.tenant, &create(&r)).await.unwrap();
+    let cs = ChangeSet {
+        deletes: vec![r.clone()],
+        events: vec![event(&r)],
+        ..Default::default()
+    };
+    s.commit(&r.tenant, &cs).await.unwrap();
+    assert_eq!(s.get(&r.tenant, &r.id).await.unwrap(), None);
+    assert!(
+        s.find(
+            &r.tenant,
+            Kind::Person,
+            attr::EMAIL,
+            &["erase@example.com".into()]
+        )
+        .await
+        .unwrap()
+        .is_empty()
+    );
+    let names = s
+        .scan(
+            &r.tenant,
+            &Scan {
+                values: ValueMatch::Prefix("eras".into()),
+                ..exact(attr::NAME, "")
+            },
+        )
+        .await
+        .unwrap();
+    assert!(names.iter().all(|h| h.id != r.id));
+}
+
+async fn scans_page_in_order(s: &dyn ContactStore) {
+    let tenant = TenantId::parse("pager").unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let r = record("pager", &format!("Name{i}"), "", "");
+        s.commit(&tenant, &create(&r)).await.unwrap();
+        ids.push(r.id);
+    }
+    let first = s
+        .scan(
+            &tenant,
+            &Scan {
+                limit: 2,
+                ..exact(attr::ALL, "")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.iter().map(|h| h.id).collect::<Vec<_>>(), ids[..2]);
+    let after = first.last().map(|h| (h.value.clone(), h.id));
+    let rest = s
+        .scan(
+            &tenant,
+            &Scan {
+                after,
+                ..exact(attr::ALL, "")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.iter().map(|h| h.id).collect::<Vec<_>>(), ids[2..]);
+    let newest = s
+        .scan(
+            &tenant,
+            &Scan {
+                descending: true,
+                limit: 1,
+                ..exact(attr::ALL, "")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(newest[0].id, ids[4]);
+    let prefix = s
+        .scan(
+            &tenant,
+            &Scan {
+                values: ValueMatch::Prefix("name".into()),
+                ..exact(attr::NAME, "")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(prefix.len(), 5);
+}
+
+macro_rules! contract_tests {
+    ($store:expr, $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                if let Some((_guard, s)) = $store.await {
+                    super::$case(&s).await;
+                }
+            }
+        )*
+    };
 }
 
 mod sqlite {
-    use super::*;
-    use crate::store::SqliteContactStore;
+    use crate::store::{ContactStore, SqliteContactStore};
 
-    async fn store() -> (tempfile::TempDir, SqliteContactStore) {
+    async fn store() -> Option<(tempfile::TempDir, SqliteContactStore)> {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteContactStore::open(&dir.path().join("contacts.db"))
             .await
             .unwrap();
-        (dir, s)
+        Some((dir, s))
     }
 
-    #[tokio::test]
-    async fn creates_and_reads_back() {
-        let (_d, s) = store().await;
-        super::creates_and_reads_back(&s).await;
-    }
-
-    #[tokio::test]
-    async fn never_reads_across_tenants() {
-        let (_d, s) = store().await;
-        super::never_reads_across_tenants(&s).await;
-    }
-
-    #[tokio::test]
-    async fn writes_the_event_with_the_contact() {
-        let (_d, s) = store().await;
-        super::writes_the_event_with_the_contact(&s).await;
-    }
-
-    #[tokio::test]
-    async fn a_failed_create_leaves_nothing() {
-        let (_d, s) = store().await;
-        super::a_failed_create_leaves_nothing(&s).await;
-    }
+    contract_tests!(
+        store(),
+        creates_and_reads_back_with_its_event,
+        never_reads_across_tenants,
+        stale_versions_and_taken_keys_change_nothing,
+        deletes_remove_index_entries,
+        scans_page_in_order,
+    );
 
     #[tokio::test]
     async fn data_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("contacts.db");
-        let c = contact("acme", "persist");
+        let r = super::record("acme", "Persist", "p@example.com", "");
         {
             let s = SqliteContactStore::open(&path).await.unwrap();
-            s.create(&c, &event(&c)).await.unwrap();
+            s.commit(&r.tenant, &super::create(&r)).await.unwrap();
         }
         let s = SqliteContactStore::open(&path).await.unwrap();
-        assert_eq!(s.get(&c.tenant, &c.id).await.unwrap(), Some(c));
+        assert_eq!(s.get(&r.tenant, &r.id).await.unwrap(), Some(r));
     }
 }
 
 mod scylla {
-    use crate::store::ScyllaContactStore;
     use rapport_store::scylla::{Consistency, ScyllaSettings, test_node};
 
-    async fn store() -> Option<ScyllaContactStore> {
+    use crate::store::ScyllaContactStore;
+
+    async fn store() -> Option<((), ScyllaContactStore)> {
         let node = test_node("contacts store contract")?;
         let settings = ScyllaSettings {
             nodes: vec![node],
@@ -143,27 +320,15 @@ mod scylla {
             consistency: Consistency::One,
             credentials: None,
         };
-        Some(ScyllaContactStore::connect(&settings).await.unwrap())
+        Some(((), ScyllaContactStore::connect(&settings).await.unwrap()))
     }
 
-    #[tokio::test]
-    async fn creates_and_reads_back() {
-        if let Some(s) = store().await {
-            super::creates_and_reads_back(&s).await;
-        }
-    }
-
-    #[tokio::test]
-    async fn never_reads_across_tenants() {
-        if let Some(s) = store().await {
-            super::never_reads_across_tenants(&s).await;
-        }
-    }
-
-    #[tokio::test]
-    async fn writes_the_event_with_the_contact() {
-        if let Some(s) = store().await {
-            super::writes_the_event_with_the_contact(&s).await;
-        }
-    }
+    contract_tests!(
+        store(),
+        creates_and_reads_back_with_its_event,
+        never_reads_across_tenants,
+        stale_versions_and_taken_keys_change_nothing,
+        deletes_remove_index_entries,
+        scans_page_in_order,
+    );
 }

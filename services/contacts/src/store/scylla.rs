@@ -1,23 +1,40 @@
-//! Contacts in ScyllaDB.
+//! People and companies in ScyllaDB.
+//!
+//! Records are JSON documents keyed by (tenant, id); `record_index` holds
+//! every lookup and listing. A change set is applied in two steps (see
+//! docs/adr/0107-contacts-record-store.md): first each replaced or deleted
+//! record is claimed with a lightweight transaction on its version (undone
+//! if a later claim fails), then one LOGGED batch writes new records, index
+//! changes, events, audit and import progress, which ScyllaDB applies
+//! all-or-nothing.
 
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use rapport_platform::identity::{TenantId, UserId};
+use rapport_platform::identity::TenantId;
 use rapport_store::{
-    Outbox, OutboxMessage, StoreError,
+    Outbox, StoreError,
     scylla::{CqlMigration, ScyllaSettings, connect},
-    scylla_outbox::{self, OUTBOX_CQL_MIGRATION, ScyllaOutbox},
+    scylla_outbox::{INSERT_CQL, OUTBOX_CQL_MIGRATION, ScyllaOutbox, shard_of},
 };
 use scylla::{
     client::session::Session,
-    statement::{batch::Batch, prepared::PreparedStatement},
+    statement::{
+        batch::{Batch, BatchType},
+        prepared::PreparedStatement,
+    },
+    value::CqlValue,
 };
 use uuid::Uuid;
 
-use super::ContactStore;
-use crate::domain::{Contact, ContactId, Email};
+use super::{
+    ChangeSet, CommitError, ContactStore, DuplicateGroup, Hit, Record, Scan, ValueMatch, decode,
+    encode,
+};
+use crate::domain::{
+    CustomFieldDef, ImportJob, ImportRowError, IndexEntry, Kind, RecordId, index::attr,
+    index_entries,
+};
 
 const MIGRATIONS: &[CqlMigration] = &[
     OUTBOX_CQL_MIGRATION,
@@ -25,125 +42,704 @@ const MIGRATIONS: &[CqlMigration] = &[
         version: "0001_contacts",
         cql: include_str!("../../migrations/scylla/0001_contacts.cql"),
     },
+    CqlMigration {
+        version: "0002_records",
+        cql: include_str!("../../migrations/scylla/0002_records.cql"),
+    },
 ];
 
-const COLUMNS: &str = "tenant_id, id, given_name, family_name, display_name, email, phone, company_name, version, create_time, created_by, update_time, updated_by";
-
-type Row = (
-    String,
-    Uuid,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    i64,
-    DateTime<Utc>,
-    String,
-    DateTime<Utc>,
-    String,
-);
+const INSERT_RECORD: &str =
+    "INSERT INTO records (tenant_id, id, kind, version, doc) VALUES (?, ?, ?, ?, ?)";
+const INSERT_ENTRY: &str =
+    "INSERT INTO record_index (tenant_id, kind, attr, bucket, value, id) VALUES (?, ?, ?, ?, ?, ?)";
+const DELETE_ENTRY: &str = "DELETE FROM record_index WHERE tenant_id = ? AND kind = ? AND attr = ? AND bucket = ? AND value = ? AND id = ?";
+const PUT_IMPORT: &str = "INSERT INTO imports (tenant_id, id, doc) VALUES (?, ?, ?)";
+const PUT_IMPORT_ERROR: &str =
+    "INSERT INTO import_errors (tenant_id, import_id, row, field, message) VALUES (?, ?, ?, ?, ?)";
+const PUT_ERASURE: &str = "INSERT INTO erasures (tenant_id, id, record_id, erased_by, erase_time, reason) VALUES (?, ?, ?, ?, ?, ?)";
+/// Attributes whose shared values FindDuplicates reports.
+const DUPLICATE_ATTRS: &[&str] = &[attr::EMAIL, attr::PHONE, attr::SORT_NAME];
+/// Largest id in UUID order, the upper bound of an exact-value scan.
+const MAX_UUID: Uuid = Uuid::max();
 
 /// The ScyllaDB backend.
 pub struct ScyllaContactStore {
     session: Arc<Session>,
-    create: Batch,
-    get: PreparedStatement,
+    statements: Statements,
     outbox: Arc<ScyllaOutbox>,
+}
+
+struct Statements {
+    insert_record: PreparedStatement,
+    update_record: PreparedStatement,
+    delete_record: PreparedStatement,
+    get_record: PreparedStatement,
+    insert_entry: PreparedStatement,
+    delete_entry: PreparedStatement,
+    outbox: PreparedStatement,
+    put_import: PreparedStatement,
+    put_import_error: PreparedStatement,
+    put_erasure: PreparedStatement,
+    find: PreparedStatement,
+    scan_up: PreparedStatement,
+    scan_down: PreparedStatement,
+    put_duplicate: PreparedStatement,
+    duplicates: PreparedStatement,
 }
 
 impl ScyllaContactStore {
     /// Connects, migrates the keyspace and prepares statements.
     pub async fn connect(settings: &ScyllaSettings) -> Result<Self, StoreError> {
         let session = connect(settings, MIGRATIONS).await?;
-        let insert_contact = format!(
-            "INSERT INTO contacts ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        );
-        // The entity rows and the outbox row go in one LOGGED batch.
-        let create = scylla_outbox::logged_batch_with_outbox(&session, &[&insert_contact]).await?;
-        let mut get = session
-            .prepare(format!(
-                "SELECT {COLUMNS} FROM contacts WHERE tenant_id = ? AND id = ?"
-            ))
-            .await?;
-        get.set_is_idempotent(true);
+        let prepare = |cql: &'static str| {
+            let session = session.clone();
+            async move { session.prepare(cql).await.map_err(StoreError::from) }
+        };
+        let statements = Statements {
+            insert_record: prepare(INSERT_RECORD).await?,
+            update_record: prepare("UPDATE records SET version = ?, doc = ? WHERE tenant_id = ? AND id = ? IF version = ?").await?,
+            delete_record: prepare("DELETE FROM records WHERE tenant_id = ? AND id = ? IF version = ?").await?,
+            get_record: prepare("SELECT doc FROM records WHERE tenant_id = ? AND id = ?").await?,
+            insert_entry: prepare(INSERT_ENTRY).await?,
+            delete_entry: prepare(DELETE_ENTRY).await?,
+            outbox: prepare(INSERT_CQL).await?,
+            put_import: prepare(PUT_IMPORT).await?,
+            put_import_error: prepare(PUT_IMPORT_ERROR).await?,
+            put_erasure: prepare(PUT_ERASURE).await?,
+            find: prepare("SELECT value, id FROM record_index WHERE tenant_id = ? AND kind = ? AND attr = ? AND bucket = ?").await?,
+            scan_up: prepare("SELECT value, id FROM record_index WHERE tenant_id = ? AND kind = ? AND attr = ? AND bucket = ? AND (value, id) > (?, ?) AND (value, id) < (?, ?) ORDER BY value ASC, id ASC LIMIT ?").await?,
+            scan_down: prepare("SELECT value, id FROM record_index WHERE tenant_id = ? AND kind = ? AND attr = ? AND bucket = ? AND (value, id) > (?, ?) AND (value, id) < (?, ?) ORDER BY value DESC, id DESC LIMIT ?").await?,
+            put_duplicate: prepare("INSERT INTO duplicate_keys (tenant_id, kind, attr, value, id) VALUES (?, ?, ?, ?, ?)").await?,
+            duplicates: prepare("SELECT attr, value, id FROM duplicate_keys WHERE tenant_id = ? AND kind = ? AND (attr, value) > (?, ?) LIMIT ?").await?,
+        };
         let outbox = Arc::new(ScyllaOutbox::new(session.clone()).await?);
         Ok(ScyllaContactStore {
             session,
-            create,
-            get,
+            statements,
             outbox,
         })
     }
+
+    /// Claims `previous` (LWT on its version), replacing it with `next`
+    /// (or deleting it when `next` is `None`).
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        previous: &Record,
+        next: Option<&Record>,
+    ) -> Result<bool, StoreError> {
+        let s = &self.statements;
+        let id = uuid(&previous.id);
+        let result = match next {
+            Some(r) => {
+                self.session
+                    .execute_unpaged(
+                        &s.update_record,
+                        (
+                            r.data.version as i64,
+                            encode(r)?,
+                            tenant.as_str(),
+                            id,
+                            previous.data.version as i64,
+                        ),
+                    )
+                    .await?
+            }
+            None => {
+                self.session
+                    .execute_unpaged(
+                        &s.delete_record,
+                        (tenant.as_str(), id, previous.data.version as i64),
+                    )
+                    .await?
+            }
+        };
+        let rows = result.into_rows_result()?;
+        let (applied,) = rows
+            .first_row::<(bool,)>()
+            .or_else(|_| rows.first_row::<(bool, Option<i64>)>().map(|(a, _)| (a,)))
+            .map_err(|e| StoreError::Corrupt(format!("LWT result: {e}")))?;
+        Ok(applied)
+    }
+
+    /// Puts `previous` back after a later claim of the same change set failed.
+    async fn unclaim(&self, tenant: &TenantId, previous: &Record, claimed: Option<&Record>) {
+        let s = &self.statements;
+        let restore = async {
+            match claimed {
+                Some(next) => {
+                    self.claim(tenant, next, Some(previous)).await?;
+                }
+                None => {
+                    self.session
+                        .execute_unpaged(
+                            &s.insert_record,
+                            (
+                                tenant.as_str(),
+                                uuid(&previous.id),
+                                previous.kind().as_str(),
+                                previous.data.version as i64,
+                                encode(previous)?,
+                            ),
+                        )
+                        .await?;
+                }
+            }
+            Ok::<_, StoreError>(())
+        };
+        if let Err(e) = restore.await {
+            tracing::error!(record = %previous.id, error = %e, "could not undo a partial change set");
+        }
+    }
+
+    fn entry_row(tenant: &TenantId, kind: Kind, e: &IndexEntry, id: &RecordId) -> Vec<CqlValue> {
+        vec![
+            CqlValue::Text(tenant.to_string()),
+            CqlValue::Text(kind.as_str().into()),
+            CqlValue::Text(e.attr.clone()),
+            CqlValue::Text(bucket(&e.attr, &e.value)),
+            CqlValue::Text(e.value.clone()),
+            CqlValue::Uuid(uuid(id)),
+        ]
+    }
+
+    /// Records keys now shared by two or more records for FindDuplicates.
+    async fn note_duplicates(&self, tenant: &TenantId, cs: &ChangeSet) -> Result<(), StoreError> {
+        for put in &cs.puts {
+            let kind = put.record.kind();
+            for e in index_entries(&put.record)
+                .into_iter()
+                .filter(|e| DUPLICATE_ATTRS.contains(&e.attr.as_str()))
+            {
+                let hits = self
+                    .find(tenant, kind, &e.attr, std::slice::from_ref(&e.value))
+                    .await?;
+                if hits.len() > 1 {
+                    for h in hits {
+                        self.session
+                            .execute_unpaged(
+                                &self.statements.put_duplicate,
+                                (
+                                    tenant.as_str(),
+                                    kind.as_str(),
+                                    e.attr.as_str(),
+                                    e.value.as_str(),
+                                    uuid(&h.id),
+                                ),
+                            )
+                            .await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The partition bucket of an index entry: the value itself for exact
+/// keys, the first character for name prefixes.
+fn bucket(attr_name: &str, value: &str) -> String {
+    if attr_name == attr::NAME || attr_name == attr::SORT_NAME {
+        value.chars().next().map(String::from).unwrap_or_default()
+    } else {
+        value.to_owned()
+    }
+}
+
+fn uuid(id: &RecordId) -> Uuid {
+    Uuid::parse_str(&id.to_string()).unwrap_or_default()
+}
+
+fn record_id(u: Uuid) -> Result<RecordId, StoreError> {
+    RecordId::parse(&u.to_string()).map_err(|_| StoreError::Corrupt("record id".into()))
 }
 
 #[async_trait]
 impl ContactStore for ScyllaContactStore {
-    async fn create(&self, c: &Contact, event: &OutboxMessage) -> Result<(), StoreError> {
-        let row: Row = (
-            c.tenant.to_string(),
-            uuid(&c.id),
-            c.given_name.clone(),
-            c.family_name.clone(),
-            c.display_name.clone(),
-            c.email.as_ref().map(|e| e.as_str().to_owned()),
-            c.phone.clone(),
-            c.company_name.clone(),
-            c.version as i64,
-            c.create_time,
-            c.created_by.to_string(),
-            c.update_time,
-            c.updated_by.to_string(),
-        );
+    async fn commit(&self, tenant: &TenantId, cs: &ChangeSet) -> Result<(), CommitError> {
+        let s = &self.statements;
+        let exempt: HashSet<RecordId> = cs
+            .puts
+            .iter()
+            .map(|p| p.record.id)
+            .chain(cs.deletes.iter().map(|r| r.id))
+            .collect();
+        for key in &cs.unique {
+            let hits = self
+                .find(tenant, key.kind, key.attr, std::slice::from_ref(&key.value))
+                .await?;
+            if let Some(h) = hits.into_iter().find(|h| !exempt.contains(&h.id)) {
+                return Err(CommitError::Duplicate {
+                    attr: key.attr,
+                    value: key.value.clone(),
+                    existing: h.id,
+                });
+            }
+        }
+        // Step 1: claim replaced and deleted records; undo on conflict.
+        let mut claimed: Vec<(&Record, Option<&Record>)> = Vec::new();
+        let claims = cs
+            .puts
+            .iter()
+            .filter_map(|p| p.previous.as_ref().map(|prev| (prev, Some(&p.record))))
+            .chain(cs.deletes.iter().map(|prev| (prev, None)));
+        for (prev, next) in claims {
+            match self.claim(tenant, prev, next).await {
+                Ok(true) => claimed.push((prev, next)),
+                outcome => {
+                    for (p, n) in claimed.into_iter().rev() {
+                        self.unclaim(tenant, p, n).await;
+                    }
+                    return Err(match outcome {
+                        Err(e) => CommitError::Store(e),
+                        _ => CommitError::Conflict(prev.id),
+                    });
+                }
+            }
+        }
+        // Step 2: everything else in one logged batch.
+        let mut batch = Batch::new(BatchType::Logged);
+        let mut values: Vec<Vec<CqlValue>> = Vec::new();
+        let t = || CqlValue::Text(tenant.to_string());
+        for put in &cs.puts {
+            let r = &put.record;
+            let new_entries = index_entries(r);
+            let old_entries = match &put.previous {
+                Some(prev) => index_entries(prev),
+                None => {
+                    batch.append_statement(s.insert_record.clone());
+                    values.push(vec![
+                        t(),
+                        CqlValue::Uuid(uuid(&r.id)),
+                        CqlValue::Text(r.kind().as_str().into()),
+                        CqlValue::BigInt(r.data.version as i64),
+                        CqlValue::Text(encode(r)?),
+                    ]);
+                    Vec::new()
+                }
+            };
+            for e in old_entries.iter().filter(|e| !new_entries.contains(e)) {
+                batch.append_statement(s.delete_entry.clone());
+                values.push(Self::entry_row(tenant, r.kind(), e, &r.id));
+            }
+            for e in new_entries.iter().filter(|e| !old_entries.contains(e)) {
+                batch.append_statement(s.insert_entry.clone());
+                values.push(Self::entry_row(tenant, r.kind(), e, &r.id));
+            }
+        }
+        for prev in &cs.deletes {
+            for e in index_entries(prev) {
+                batch.append_statement(s.delete_entry.clone());
+                values.push(Self::entry_row(tenant, prev.kind(), &e, &prev.id));
+            }
+        }
+        for m in &cs.events {
+            batch.append_statement(s.outbox.clone());
+            values.push(vec![
+                CqlValue::Int(shard_of(&m.key)),
+                CqlValue::Text(m.event_id.clone()),
+                CqlValue::Text(m.topic.clone()),
+                CqlValue::Text(m.key.clone()),
+                CqlValue::Blob(m.payload.clone()),
+                CqlValue::Text(rapport_store::outbox::encode_headers(&m.headers)),
+            ]);
+        }
+        for a in &cs.erasures {
+            batch.append_statement(s.put_erasure.clone());
+            values.push(vec![
+                t(),
+                CqlValue::Uuid(uuid(&a.id)),
+                CqlValue::Uuid(uuid(&a.record_id)),
+                CqlValue::Text(a.erased_by.clone()),
+                CqlValue::Timestamp(scylla::value::CqlTimestamp(a.erase_time.timestamp_millis())),
+                CqlValue::Text(a.reason.clone()),
+            ]);
+        }
+        if let Some(job) = &cs.import {
+            batch.append_statement(s.put_import.clone());
+            values.push(vec![
+                t(),
+                CqlValue::Uuid(uuid(&job.id)),
+                CqlValue::Text(
+                    serde_json::to_string(job).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                ),
+            ]);
+            for e in &cs.import_errors {
+                batch.append_statement(s.put_import_error.clone());
+                values.push(vec![
+                    t(),
+                    CqlValue::Uuid(uuid(&job.id)),
+                    CqlValue::BigInt(e.row as i64),
+                    CqlValue::Text(e.field.clone()),
+                    CqlValue::Text(e.message.clone()),
+                ]);
+            }
+        }
+        if !values.is_empty()
+            && let Err(e) = self.session.batch(&batch, values).await
+        {
+            for (p, n) in claimed.into_iter().rev() {
+                self.unclaim(tenant, p, n).await;
+            }
+            return Err(CommitError::Store(e.into()));
+        }
+        // Best effort: a missed note only hides a group until the next write.
+        if let Err(e) = self.note_duplicates(tenant, cs).await {
+            tracing::warn!(error = %e, "duplicate keys not noted");
+        }
+        Ok(())
+    }
+
+    async fn get(&self, tenant: &TenantId, id: &RecordId) -> Result<Option<Record>, StoreError> {
+        let rows = self
+            .session
+            .execute_unpaged(&self.statements.get_record, (tenant.as_str(), uuid(id)))
+            .await?
+            .into_rows_result()?;
+        match rows
+            .maybe_first_row::<(String,)>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+        {
+            Some((doc,)) => decode(tenant, &id.to_string(), &doc).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn get_many(
+        &self,
+        tenant: &TenantId,
+        ids: &[RecordId],
+    ) -> Result<Vec<Record>, StoreError> {
+        let reads = ids.iter().map(|id| self.get(tenant, id));
+        let found = futures::future::try_join_all(reads).await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn scan(&self, tenant: &TenantId, scan: &Scan) -> Result<Vec<Hit>, StoreError> {
+        let (prefix, upper) = match &scan.values {
+            ValueMatch::Exact(v) => (v.clone(), (v.clone(), MAX_UUID)),
+            ValueMatch::Prefix(p) => (p.clone(), (format!("{p}\u{10FFFF}"), Uuid::nil())),
+        };
+        if matches!(scan.values, ValueMatch::Prefix(_)) && prefix.is_empty() {
+            return Err(StoreError::Unavailable(
+                "listing every name needs a prefix on ScyllaDB".into(),
+            ));
+        }
+        let mut lower = (prefix.clone(), Uuid::nil());
+        let mut upper = upper;
+        if let Some((v, id)) = &scan.after {
+            if scan.descending {
+                upper = (v.clone(), uuid(id));
+            } else {
+                lower = (v.clone(), uuid(id));
+            }
+        }
+        let statement = if scan.descending {
+            &self.statements.scan_down
+        } else {
+            &self.statements.scan_up
+        };
+        let rows = self
+            .session
+            .execute_unpaged(
+                statement,
+                (
+                    tenant.as_str(),
+                    scan.kind.as_str(),
+                    scan.attr.as_str(),
+                    bucket(&scan.attr, &prefix),
+                    lower.0,
+                    lower.1,
+                    upper.0,
+                    upper.1,
+                    scan.limit as i32,
+                ),
+            )
+            .await?
+            .into_rows_result()?;
+        rows.rows::<(String, Uuid)>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+            .map(|r| {
+                let (value, id) = r.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(Hit {
+                    value,
+                    id: record_id(id)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn find(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        attr_name: &str,
+        values: &[String],
+    ) -> Result<Vec<Hit>, StoreError> {
+        let mut out = Vec::new();
+        for value in values {
+            let rows = self
+                .session
+                .execute_unpaged(
+                    &self.statements.find,
+                    (
+                        tenant.as_str(),
+                        kind.as_str(),
+                        attr_name,
+                        bucket(attr_name, value),
+                    ),
+                )
+                .await?
+                .into_rows_result()?;
+            for r in rows
+                .rows::<(String, Uuid)>()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?
+            {
+                let (v, id) = r.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if &v == value {
+                    out.push(Hit {
+                        value: v,
+                        id: record_id(id)?,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn count(
+        &self,
+        _: &TenantId,
+        _: Kind,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        // Counting a partition is a full read of it: not cheap here.
+        Ok(None)
+    }
+
+    async fn duplicate_groups(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> Result<Vec<DuplicateGroup>, StoreError> {
+        let (mut after_attr, mut after_value) = after.unwrap_or_default();
+        let mut groups: Vec<DuplicateGroup> = Vec::new();
+        // Noted groups may be stale (merged, erased, changed): re-check
+        // each against the index and keep those still shared.
+        while groups.len() < limit {
+            let rows = self
+                .session
+                .execute_unpaged(
+                    &self.statements.duplicates,
+                    (
+                        tenant.as_str(),
+                        kind.as_str(),
+                        after_attr.as_str(),
+                        after_value.as_str(),
+                        500i32,
+                    ),
+                )
+                .await?
+                .into_rows_result()?;
+            let mut keys: Vec<(String, String)> = Vec::new();
+            for r in rows
+                .rows::<(String, String, Uuid)>()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?
+            {
+                let (a, v, _) = r.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if keys.last() != Some(&(a.clone(), v.clone())) {
+                    keys.push((a, v));
+                }
+            }
+            if keys.is_empty() {
+                break;
+            }
+            for (a, v) in keys {
+                (after_attr, after_value) = (a.clone(), v.clone());
+                let mut ids: Vec<RecordId> = self
+                    .find(tenant, kind, &a, std::slice::from_ref(&v))
+                    .await?
+                    .into_iter()
+                    .map(|h| h.id)
+                    .collect();
+                if ids.len() > 1 && groups.len() < limit {
+                    ids.sort();
+                    groups.push(DuplicateGroup {
+                        attr: a,
+                        value: v,
+                        ids,
+                    });
+                }
+            }
+        }
+        Ok(groups)
+    }
+
+    async fn create_custom_field(
+        &self,
+        tenant: &TenantId,
+        def: &CustomFieldDef,
+    ) -> Result<bool, StoreError> {
+        let doc = serde_json::to_string(def).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let rows = self
+            .session
+            .query_unpaged(
+                "INSERT INTO custom_fields (tenant_id, kind, key, doc) VALUES (?, ?, ?, ?) IF NOT EXISTS",
+                (tenant.as_str(), def.kind.as_str(), def.key.as_str(), doc),
+            )
+            .await?
+            .into_rows_result()?;
+        let applied = rows
+            .rows::<(bool,)>()
+            .ok()
+            .and_then(|mut r| r.next())
+            .and_then(Result::ok)
+            .map(|(a,)| a)
+            // With IF NOT EXISTS failing, the row comes back with its columns.
+            .unwrap_or(false);
+        Ok(applied)
+    }
+
+    async fn custom_fields(
+        &self,
+        tenant: &TenantId,
+        kind: Option<Kind>,
+    ) -> Result<Vec<CustomFieldDef>, StoreError> {
+        let rows = self
+            .session
+            .query_unpaged(
+                "SELECT doc FROM custom_fields WHERE tenant_id = ?",
+                (tenant.as_str(),),
+            )
+            .await?
+            .into_rows_result()?;
+        let mut out = Vec::new();
+        for r in rows
+            .rows::<(String,)>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+        {
+            let (doc,) = r.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let def: CustomFieldDef =
+                serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if kind.is_none_or(|k| k == def.kind) {
+                out.push(def);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_custom_field(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let existed = self
+            .custom_fields(tenant, Some(kind))
+            .await?
+            .iter()
+            .any(|d| d.key == key);
         self.session
-            .batch(&self.create, (row, ScyllaOutbox::values(event)))
+            .query_unpaged(
+                "DELETE FROM custom_fields WHERE tenant_id = ? AND kind = ? AND key = ?",
+                (tenant.as_str(), kind.as_str(), key),
+            )
+            .await?;
+        Ok(existed)
+    }
+
+    async fn phone_region(&self, tenant: &TenantId) -> Result<Option<String>, StoreError> {
+        let rows = self
+            .session
+            .query_unpaged(
+                "SELECT default_phone_region FROM contact_settings WHERE tenant_id = ?",
+                (tenant.as_str(),),
+            )
+            .await?
+            .into_rows_result()?;
+        Ok(rows
+            .maybe_first_row::<(Option<String>,)>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+            .and_then(|(r,)| r))
+    }
+
+    async fn set_phone_region(&self, tenant: &TenantId, region: &str) -> Result<(), StoreError> {
+        self.session
+            .query_unpaged(
+                "INSERT INTO contact_settings (tenant_id, default_phone_region) VALUES (?, ?)",
+                (tenant.as_str(), region),
+            )
             .await?;
         Ok(())
     }
 
-    async fn get(&self, tenant: &TenantId, id: &ContactId) -> Result<Option<Contact>, StoreError> {
-        let result = self
+    async fn put_import(&self, tenant: &TenantId, job: &ImportJob) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.session
+            .execute_unpaged(
+                &self.statements.put_import,
+                (tenant.as_str(), uuid(&job.id), doc),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn get_import(
+        &self,
+        tenant: &TenantId,
+        id: &RecordId,
+    ) -> Result<Option<ImportJob>, StoreError> {
+        let rows = self
             .session
-            .execute_unpaged(&self.get, (tenant.as_str(), uuid(id)))
+            .query_unpaged(
+                "SELECT doc FROM imports WHERE tenant_id = ? AND id = ?",
+                (tenant.as_str(), uuid(id)),
+            )
             .await?
             .into_rows_result()?;
-        let Some(row) = result
-            .maybe_first_row::<Row>()
+        match rows
+            .maybe_first_row::<(String,)>()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?
-        else {
-            return Ok(None);
-        };
-        decode(row).map(Some)
+        {
+            Some((doc,)) => serde_json::from_str(&doc)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(e.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    async fn import_errors(
+        &self,
+        tenant: &TenantId,
+        import: &RecordId,
+        after_row: u64,
+        limit: usize,
+    ) -> Result<Vec<ImportRowError>, StoreError> {
+        let rows = self
+            .session
+            .query_unpaged(
+                "SELECT row, field, message FROM import_errors WHERE tenant_id = ? AND import_id = ? AND row > ? LIMIT ?",
+                (tenant.as_str(), uuid(import), after_row as i64, limit as i32),
+            )
+            .await?
+            .into_rows_result()?;
+        rows.rows::<(i64, String, String)>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+            .map(|r| {
+                let (row, field, message) = r.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(ImportRowError {
+                    row: row as u64,
+                    field,
+                    message,
+                })
+            })
+            .collect()
     }
 
     fn outbox(&self) -> Arc<dyn Outbox> {
         self.outbox.clone()
     }
-}
-
-fn uuid(id: &ContactId) -> Uuid {
-    Uuid::parse_str(&id.to_string()).expect("contact ids are UUIDs")
-}
-
-fn decode(row: Row) -> Result<Contact, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("contacts.{what}"));
-    let (tenant, id, given, family, display, email, phone, company, version, ct, cb, ut, ub) = row;
-    Ok(Contact {
-        tenant: TenantId::parse(&tenant).map_err(|_| corrupt("tenant_id"))?,
-        id: ContactId::parse(&id.to_string()).map_err(|_| corrupt("id"))?,
-        given_name: given,
-        family_name: family,
-        display_name: display,
-        email: email
-            .map(|e| Email::parse(&e).map_err(|_| corrupt("email")))
-            .transpose()?,
-        phone,
-        company_name: company,
-        version: version as u64,
-        create_time: ct,
-        created_by: UserId::parse(&cb).map_err(|_| corrupt("created_by"))?,
-        update_time: ut,
-        updated_by: UserId::parse(&ub).map_err(|_| corrupt("updated_by"))?,
-    })
 }

@@ -1,17 +1,19 @@
-//! Contacts in SQLite.
+//! People and companies in SQLite: a JSON document per record plus the
+//! `record_index` query table, written in one transaction per change set.
 
-use std::{path::Path, sync::Arc};
+use std::{collections::HashSet, path::Path, sync::Arc};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use rapport_platform::identity::{TenantId, UserId};
+use rapport_platform::identity::TenantId;
 use rapport_store::{
-    Outbox, OutboxMessage, StoreError,
+    Outbox, StoreError,
     sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb},
 };
 
-use super::ContactStore;
-use crate::domain::{Contact, ContactId, Email};
+use super::{
+    ChangeSet, CommitError, ContactStore, DuplicateGroup, Hit, Scan, ValueMatch, decode, encode,
+};
+use crate::domain::{CustomFieldDef, ImportJob, ImportRowError, Kind, RecordId, index_entries};
 
 const MIGRATIONS: &[Migration] = &[
     OUTBOX_MIGRATION,
@@ -19,9 +21,14 @@ const MIGRATIONS: &[Migration] = &[
         version: "0001_contacts",
         sql: include_str!("../../migrations/sqlite/0001_contacts.sql"),
     },
+    Migration {
+        version: "0002_records",
+        sql: include_str!("../../migrations/sqlite/0002_records.sql"),
+    },
 ];
 
-const COLUMNS: &str = "tenant_id, id, given_name, family_name, display_name, email, phone, company_name, version, create_time, created_by, update_time, updated_by";
+/// Sorts after every character a prefix can be followed by.
+const PREFIX_END: char = '\u{10FFFF}';
 
 /// The SQLite backend.
 #[derive(Debug)]
@@ -30,82 +37,540 @@ pub struct SqliteContactStore {
 }
 
 impl SqliteContactStore {
-    /// Opens the database file, applying migrations.
+    /// Opens the database file, applying migrations, and moves contacts
+    /// stored by the first release (table `contacts`) into records.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(SqliteContactStore {
+        let store = SqliteContactStore {
             db: Arc::new(SqliteDb::open(path, MIGRATIONS).await?),
-        })
+        };
+        super::legacy::adopt_sqlite_contacts(&store).await?;
+        Ok(store)
     }
+
+    pub(super) fn db(&self) -> &SqliteDb {
+        &self.db
+    }
+}
+
+fn err(e: libsql::Error) -> CommitError {
+    CommitError::Store(e.into())
+}
+
+async fn apply(
+    tx: &libsql::Connection,
+    tenant: &TenantId,
+    cs: &ChangeSet,
+) -> Result<(), CommitError> {
+    let t = tenant.as_str();
+    let exempt: HashSet<RecordId> = cs
+        .puts
+        .iter()
+        .map(|p| p.record.id)
+        .chain(cs.deletes.iter().map(|r| r.id))
+        .collect();
+    for key in &cs.unique {
+        let mut rows = tx
+            .query(
+                "SELECT id FROM record_index WHERE tenant_id = ?1 AND kind = ?2 AND attr = ?3 AND value = ?4",
+                [t, key.kind.as_str(), key.attr, key.value.as_str()],
+            )
+            .await
+            .map_err(err)?;
+        while let Some(row) = rows.next().await.map_err(err)? {
+            let id = RecordId::parse(&row.get::<String>(0).map_err(err)?)
+                .map_err(|_| StoreError::Corrupt("record_index.id".into()))?;
+            if !exempt.contains(&id) {
+                return Err(CommitError::Duplicate {
+                    attr: key.attr,
+                    value: key.value.clone(),
+                    existing: id,
+                });
+            }
+        }
+    }
+
+    let insert_record = tx
+        .prepare(
+            "INSERT INTO records (tenant_id, id, kind, version, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .await
+        .map_err(err)?;
+    let update_record = tx
+        .prepare("UPDATE records SET version = ?3, doc = ?4 WHERE tenant_id = ?1 AND id = ?2 AND version = ?5")
+        .await
+        .map_err(err)?;
+    let delete_record = tx
+        .prepare("DELETE FROM records WHERE tenant_id = ?1 AND id = ?2 AND version = ?3")
+        .await
+        .map_err(err)?;
+    let insert_entry = tx
+        .prepare("INSERT OR IGNORE INTO record_index (tenant_id, kind, attr, value, id) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .await
+        .map_err(err)?;
+    let delete_entry = tx
+        .prepare("DELETE FROM record_index WHERE tenant_id = ?1 AND kind = ?2 AND attr = ?3 AND value = ?4 AND id = ?5")
+        .await
+        .map_err(err)?;
+
+    for put in &cs.puts {
+        let r = &put.record;
+        let id = r.id.to_string();
+        let kind = r.kind().as_str();
+        let doc = encode(r)?;
+        let old_entries = match &put.previous {
+            None => {
+                insert_record
+                    .execute(libsql::params![
+                        t,
+                        id.as_str(),
+                        kind,
+                        r.data.version as i64,
+                        doc
+                    ])
+                    .await
+                    .map_err(err)?;
+                insert_record.reset();
+                Vec::new()
+            }
+            Some(prev) => {
+                let changed = update_record
+                    .execute(libsql::params![
+                        t,
+                        id.as_str(),
+                        r.data.version as i64,
+                        doc,
+                        prev.data.version as i64
+                    ])
+                    .await
+                    .map_err(err)?;
+                update_record.reset();
+                if changed != 1 {
+                    return Err(CommitError::Conflict(r.id));
+                }
+                index_entries(prev)
+            }
+        };
+        let new_entries = index_entries(r);
+        for e in old_entries.iter().filter(|e| !new_entries.contains(e)) {
+            delete_entry
+                .execute([t, kind, e.attr.as_str(), e.value.as_str(), id.as_str()])
+                .await
+                .map_err(err)?;
+            delete_entry.reset();
+        }
+        for e in new_entries.iter().filter(|e| !old_entries.contains(e)) {
+            insert_entry
+                .execute([t, kind, e.attr.as_str(), e.value.as_str(), id.as_str()])
+                .await
+                .map_err(err)?;
+            insert_entry.reset();
+        }
+    }
+    for prev in &cs.deletes {
+        let id = prev.id.to_string();
+        let kind = prev.kind().as_str();
+        let changed = delete_record
+            .execute(libsql::params![t, id.as_str(), prev.data.version as i64])
+            .await
+            .map_err(err)?;
+        delete_record.reset();
+        if changed != 1 {
+            return Err(CommitError::Conflict(prev.id));
+        }
+        for e in index_entries(prev) {
+            delete_entry
+                .execute([t, kind, e.attr.as_str(), e.value.as_str(), id.as_str()])
+                .await
+                .map_err(err)?;
+            delete_entry.reset();
+        }
+    }
+    if !cs.events.is_empty() {
+        let insert_event = tx
+            .prepare("INSERT INTO outbox (event_id, topic, key, payload, headers) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .await
+            .map_err(err)?;
+        for m in &cs.events {
+            insert_event
+                .execute(libsql::params![
+                    m.event_id.as_str(),
+                    m.topic.as_str(),
+                    m.key.as_str(),
+                    m.payload.clone(),
+                    rapport_store::outbox::encode_headers(&m.headers),
+                ])
+                .await
+                .map_err(err)?;
+            insert_event.reset();
+        }
+    }
+    for a in &cs.erasures {
+        tx.execute(
+            "INSERT INTO erasures (tenant_id, id, record_id, erased_by, erase_time, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            libsql::params![
+                t,
+                a.id.to_string(),
+                a.record_id.to_string(),
+                a.erased_by.as_str(),
+                a.erase_time.to_rfc3339(),
+                a.reason.as_str(),
+            ],
+        )
+        .await
+        .map_err(err)?;
+    }
+    if let Some(job) = &cs.import {
+        put_import(tx, tenant, job).await?;
+    }
+    for e in &cs.import_errors {
+        let import = cs
+            .import
+            .as_ref()
+            .map(|j| j.id.to_string())
+            .unwrap_or_default();
+        tx.execute(
+            "INSERT OR REPLACE INTO import_errors (tenant_id, import_id, row, field, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            libsql::params![t, import, e.row as i64, e.field.as_str(), e.message.as_str()],
+        )
+        .await
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+async fn put_import(
+    conn: &libsql::Connection,
+    tenant: &TenantId,
+    job: &ImportJob,
+) -> Result<(), StoreError> {
+    let doc = serde_json::to_string(job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    conn.execute(
+        "INSERT INTO imports (tenant_id, id, doc) VALUES (?1, ?2, ?3) ON CONFLICT (tenant_id, id) DO UPDATE SET doc = excluded.doc",
+        [tenant.as_str(), &job.id.to_string(), &doc],
+    )
+    .await?;
+    Ok(())
+}
+
+fn hit(row: &libsql::Row) -> Result<Hit, StoreError> {
+    Ok(Hit {
+        value: row.get(0)?,
+        id: RecordId::parse(&row.get::<String>(1)?)
+            .map_err(|_| StoreError::Corrupt("record_index.id".into()))?,
+    })
 }
 
 #[async_trait]
 impl ContactStore for SqliteContactStore {
-    async fn create(&self, c: &Contact, event: &OutboxMessage) -> Result<(), StoreError> {
-        self.db
-            .execute_with_outbox(
-            &format!("INSERT INTO contacts ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
-            libsql::params![
-                c.tenant.as_str(),
-                c.id.to_string(),
-                c.given_name.as_str(),
-                c.family_name.as_str(),
-                c.display_name.as_str(),
-                c.email.as_ref().map(|e| e.as_str().to_owned()),
-                c.phone.clone(),
-                c.company_name.as_str(),
-                c.version as i64,
-                c.create_time.to_rfc3339(),
-                c.created_by.as_str(),
-                c.update_time.to_rfc3339(),
-                c.updated_by.as_str(),
-            ],
-                event,
-            )
-            .await
+    async fn commit(&self, tenant: &TenantId, cs: &ChangeSet) -> Result<(), CommitError> {
+        let conn = self.db.conn().await;
+        let tx = conn.transaction().await.map_err(err)?;
+        match apply(&tx, tenant, cs).await {
+            Ok(()) => tx.commit().await.map_err(err),
+            Err(e) => {
+                tx.rollback().await.ok();
+                Err(e)
+            }
+        }
     }
 
-    async fn get(&self, tenant: &TenantId, id: &ContactId) -> Result<Option<Contact>, StoreError> {
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        id: &RecordId,
+    ) -> Result<Option<super::Record>, StoreError> {
+        Ok(self.get_many(tenant, &[*id]).await?.pop())
+    }
+
+    async fn get_many(
+        &self,
+        tenant: &TenantId,
+        ids: &[RecordId],
+    ) -> Result<Vec<super::Record>, StoreError> {
+        let conn = self.db.conn().await;
+        let stmt = conn
+            .prepare("SELECT doc FROM records WHERE tenant_id = ?1 AND id = ?2")
+            .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let id = id.to_string();
+            let mut rows = stmt.query([tenant.as_str(), id.as_str()]).await?;
+            if let Some(row) = rows.next().await? {
+                out.push(decode(tenant, &id, &row.get::<String>(0)?)?);
+            }
+            drop(rows);
+            stmt.reset();
+        }
+        Ok(out)
+    }
+
+    async fn scan(&self, tenant: &TenantId, scan: &Scan) -> Result<Vec<Hit>, StoreError> {
+        let (dir, cmp) = if scan.descending {
+            ("DESC", "<")
+        } else {
+            ("ASC", ">")
+        };
+        let (from, to) = match &scan.values {
+            ValueMatch::Exact(v) => (v.clone(), v.clone()),
+            ValueMatch::Prefix(p) => (p.clone(), format!("{p}{PREFIX_END}")),
+        };
+        let (after_clause, after_value, after_id) = match &scan.after {
+            Some((v, id)) => (
+                format!("AND (value {cmp} ?6 OR (value = ?6 AND id {cmp} ?7))"),
+                v.clone(),
+                id.to_string(),
+            ),
+            None => (
+                "AND ?6 = ?6 AND ?7 = ?7".to_owned(),
+                String::new(),
+                String::new(),
+            ),
+        };
+        let sql = format!(
+            "SELECT value, id FROM record_index \
+             WHERE tenant_id = ?1 AND kind = ?2 AND attr = ?3 AND value >= ?4 AND value <= ?5 \
+             {after_clause} ORDER BY value {dir}, id {dir} LIMIT ?8"
+        );
         let conn = self.db.conn().await;
         let mut rows = conn
             .query(
-                &format!("SELECT {COLUMNS} FROM contacts WHERE tenant_id = ?1 AND id = ?2"),
-                [tenant.as_str().to_owned(), id.to_string()],
+                &sql,
+                libsql::params![
+                    tenant.as_str(),
+                    scan.kind.as_str(),
+                    scan.attr.as_str(),
+                    from,
+                    to,
+                    after_value,
+                    after_id,
+                    scan.limit as i64
+                ],
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await? {
+            out.push(hit(&row)?);
+        }
+        Ok(out)
+    }
+
+    async fn find(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        attr: &str,
+        values: &[String],
+    ) -> Result<Vec<Hit>, StoreError> {
+        let conn = self.db.conn().await;
+        let stmt = conn
+            .prepare("SELECT value, id FROM record_index WHERE tenant_id = ?1 AND kind = ?2 AND attr = ?3 AND value = ?4")
+            .await?;
+        let mut out = Vec::new();
+        for value in values {
+            let mut rows = stmt
+                .query([tenant.as_str(), kind.as_str(), attr, value.as_str()])
+                .await?;
+            while let Some(row) = rows.next().await? {
+                out.push(hit(&row)?);
+            }
+            drop(rows);
+            stmt.reset();
+        }
+        Ok(out)
+    }
+
+    async fn count(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        attr: &str,
+        value: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let conn = self.db.conn().await;
+        let mut rows = conn
+            .query(
+                "SELECT count(*) FROM record_index WHERE tenant_id = ?1 AND kind = ?2 AND attr = ?3 AND value = ?4",
+                [tenant.as_str(), kind.as_str(), attr, value],
+            )
+            .await?;
+        Ok(match rows.next().await? {
+            Some(row) => Some(row.get::<i64>(0)? as u64),
+            None => Some(0),
+        })
+    }
+
+    async fn duplicate_groups(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> Result<Vec<DuplicateGroup>, StoreError> {
+        let (after_attr, after_value) = after.unwrap_or_default();
+        let conn = self.db.conn().await;
+        let mut rows = conn
+            .query(
+                "SELECT attr, value, group_concat(id, ',') FROM record_index \
+                 WHERE tenant_id = ?1 AND kind = ?2 AND attr IN ('email', 'phone', 'sort_name') \
+                 AND (attr > ?3 OR (attr = ?3 AND value > ?4)) \
+                 GROUP BY attr, value HAVING count(*) > 1 ORDER BY attr, value LIMIT ?5",
+                libsql::params![
+                    tenant.as_str(),
+                    kind.as_str(),
+                    after_attr,
+                    after_value,
+                    limit as i64
+                ],
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await? {
+            let mut ids = row
+                .get::<String>(2)?
+                .split(',')
+                .map(RecordId::parse)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| StoreError::Corrupt("record_index.id".into()))?;
+            ids.sort();
+            out.push(DuplicateGroup {
+                attr: row.get(0)?,
+                value: row.get(1)?,
+                ids,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn create_custom_field(
+        &self,
+        tenant: &TenantId,
+        def: &CustomFieldDef,
+    ) -> Result<bool, StoreError> {
+        let doc = serde_json::to_string(def).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let conn = self.db.conn().await;
+        let n = conn
+            .execute(
+                "INSERT OR IGNORE INTO custom_fields (tenant_id, kind, key, doc) VALUES (?1, ?2, ?3, ?4)",
+                [tenant.as_str(), def.kind.as_str(), def.key.as_str(), doc.as_str()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn custom_fields(
+        &self,
+        tenant: &TenantId,
+        kind: Option<Kind>,
+    ) -> Result<Vec<CustomFieldDef>, StoreError> {
+        let conn = self.db.conn().await;
+        let mut rows = conn
+            .query(
+                "SELECT doc FROM custom_fields WHERE tenant_id = ?1 AND (?2 = '' OR kind = ?2) ORDER BY kind, key",
+                [tenant.as_str(), kind.map(Kind::as_str).unwrap_or("")],
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await? {
+            out.push(
+                serde_json::from_str(&row.get::<String>(0)?)
+                    .map_err(|e| StoreError::Corrupt(format!("custom_fields: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    async fn delete_custom_field(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let conn = self.db.conn().await;
+        let n = conn
+            .execute(
+                "DELETE FROM custom_fields WHERE tenant_id = ?1 AND kind = ?2 AND key = ?3",
+                [tenant.as_str(), kind.as_str(), key],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn phone_region(&self, tenant: &TenantId) -> Result<Option<String>, StoreError> {
+        let conn = self.db.conn().await;
+        let mut rows = conn
+            .query(
+                "SELECT default_phone_region FROM contact_settings WHERE tenant_id = ?1",
+                [tenant.as_str()],
+            )
+            .await?;
+        Ok(match rows.next().await? {
+            Some(row) => Some(row.get(0)?),
+            None => None,
+        })
+    }
+
+    async fn set_phone_region(&self, tenant: &TenantId, region: &str) -> Result<(), StoreError> {
+        let conn = self.db.conn().await;
+        conn.execute(
+            "INSERT INTO contact_settings (tenant_id, default_phone_region) VALUES (?1, ?2) \
+             ON CONFLICT (tenant_id) DO UPDATE SET default_phone_region = excluded.default_phone_region",
+            [tenant.as_str(), region],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn put_import(&self, tenant: &TenantId, job: &ImportJob) -> Result<(), StoreError> {
+        let conn = self.db.conn().await;
+        put_import(&conn, tenant, job).await
+    }
+
+    async fn get_import(
+        &self,
+        tenant: &TenantId,
+        id: &RecordId,
+    ) -> Result<Option<ImportJob>, StoreError> {
+        let conn = self.db.conn().await;
+        let mut rows = conn
+            .query(
+                "SELECT doc FROM imports WHERE tenant_id = ?1 AND id = ?2",
+                [tenant.as_str(), &id.to_string()],
             )
             .await?;
         match rows.next().await? {
-            Some(row) => Ok(Some(decode(&row)?)),
+            Some(row) => serde_json::from_str(&row.get::<String>(0)?)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("imports: {e}"))),
             None => Ok(None),
         }
+    }
+
+    async fn import_errors(
+        &self,
+        tenant: &TenantId,
+        import: &RecordId,
+        after_row: u64,
+        limit: usize,
+    ) -> Result<Vec<ImportRowError>, StoreError> {
+        let conn = self.db.conn().await;
+        let mut rows = conn
+            .query(
+                "SELECT row, field, message FROM import_errors WHERE tenant_id = ?1 AND import_id = ?2 AND row > ?3 ORDER BY row, field LIMIT ?4",
+                libsql::params![tenant.as_str(), import.to_string(), after_row as i64, limit as i64],
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await? {
+            out.push(ImportRowError {
+                row: row.get::<i64>(0)? as u64,
+                field: row.get(1)?,
+                message: row.get(2)?,
+            });
+        }
+        Ok(out)
     }
 
     fn outbox(&self) -> Arc<dyn Outbox> {
         self.db.clone()
     }
-}
-
-fn decode(row: &libsql::Row) -> Result<Contact, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("contacts.{what}"));
-    let time = |i: i32, what: &str| -> Result<DateTime<Utc>, StoreError> {
-        DateTime::parse_from_rfc3339(&row.get::<String>(i)?)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| corrupt(what))
-    };
-    Ok(Contact {
-        tenant: TenantId::parse(&row.get::<String>(0)?).map_err(|_| corrupt("tenant_id"))?,
-        id: ContactId::parse(&row.get::<String>(1)?).map_err(|_| corrupt("id"))?,
-        given_name: row.get(2)?,
-        family_name: row.get(3)?,
-        display_name: row.get(4)?,
-        email: row
-            .get::<Option<String>>(5)?
-            .map(|e| Email::parse(&e).map_err(|_| corrupt("email")))
-            .transpose()?,
-        phone: row.get(6)?,
-        company_name: row.get(7)?,
-        version: row.get::<i64>(8)? as u64,
-        create_time: time(9, "create_time")?,
-        created_by: UserId::parse(&row.get::<String>(10)?).map_err(|_| corrupt("created_by"))?,
-        update_time: time(11, "update_time")?,
-        updated_by: UserId::parse(&row.get::<String>(12)?).map_err(|_| corrupt("updated_by"))?,
-    })
 }

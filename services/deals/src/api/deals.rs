@@ -36,11 +36,11 @@ impl DealsApi {
     }
 }
 
-fn status(e: DealError) -> Status {
+pub(super) fn status(e: DealError) -> Status {
     to_status(&e, DOMAIN)
 }
 
-fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
+pub(super) fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
     Principal::from_metadata(req.metadata())
         .map_err(|e| status(DealError::Unauthenticated(e.to_string())))
 }

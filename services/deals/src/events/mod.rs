@@ -1,4 +1,6 @@
-//! What the deals service publishes.
+//! What the deals service publishes, and (in [`contacts`]) what it consumes.
+
+pub mod contacts;
 
 use rapport_platform::{
     events::{NewEvent, topics},

@@ -4,13 +4,19 @@ use chrono::{SubsecRound, Utc};
 use rapport_platform::identity::{TenantId, UserId};
 use rapport_store::OutboxMessage;
 
+use uuid::Uuid;
+
 use super::DealStore;
-use crate::domain::{Deal, DealDraft, Money};
+use crate::domain::{ContactChange, Deal, DealDraft, Money};
 
 fn deal(tenant: &str) -> Deal {
+    deal_of(tenant, Uuid::now_v7())
+}
+
+fn deal_of(tenant: &str, contact: Uuid) -> Deal {
     DealDraft {
         title: "Fleet renewal".into(),
-        contact_id: uuid::Uuid::now_v7().to_string(),
+        contact_id: contact.to_string(),
         amount: Some(Money {
             currency: "EUR".into(),
             units: 1250,
@@ -45,25 +51,165 @@ async fn stores_reads_and_scopes_by_tenant(s: &dyn DealStore) {
     assert!(s.outbox().backlog().await.unwrap() >= 1);
 }
 
+/// Creates deals of `contacts` in `tenant`, returning them in order.
+async fn create_all(s: &dyn DealStore, tenant: &str, contacts: &[Uuid]) -> Vec<Deal> {
+    let mut out = Vec::new();
+    for c in contacts {
+        let d = deal_of(tenant, *c);
+        s.create(&d, &event()).await.unwrap();
+        out.push(d);
+    }
+    out
+}
+
+async fn reload(s: &dyn DealStore, d: &Deal) -> Deal {
+    s.get(&d.tenant, d.id).await.unwrap().unwrap()
+}
+
+async fn lists_deals_by_contact_within_the_tenant(s: &dyn DealStore) {
+    let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let acme = create_all(s, "acme", &[ada, bob, ada]).await;
+    create_all(s, "globex", &[ada]).await;
+    let listed = s.list_by_contact(&acme[0].tenant, ada).await.unwrap();
+    assert_eq!(listed, vec![acme[0].clone(), acme[2].clone()]);
+    let initech = TenantId::parse("initech").unwrap();
+    assert!(s.list_by_contact(&initech, ada).await.unwrap().is_empty());
+}
+
+async fn relinks_merged_people_once_within_the_tenant(s: &dyn DealStore) {
+    let (survivor, dup1, dup2, other) = (
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+    );
+    let acme = create_all(s, "acme", &[survivor, dup1, dup2, dup1, other]).await;
+    let globex = create_all(s, "globex", &[dup1]).await;
+    let tenant = acme[0].tenant.clone();
+    let change = ContactChange::relink(survivor, [dup1, dup2]).unwrap();
+    let event_id = Uuid::now_v7().to_string();
+    assert!(
+        s.apply_contact_change(&tenant, &event_id, &change)
+            .await
+            .unwrap()
+    );
+
+    let moved: Vec<Uuid> = s
+        .list_by_contact(&tenant, survivor)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(moved, [acme[0].id, acme[1].id, acme[2].id, acme[3].id]);
+    assert!(s.list_by_contact(&tenant, dup1).await.unwrap().is_empty());
+    let relinked = reload(s, &acme[1]).await;
+    assert_eq!(relinked.contact_id, Some(survivor));
+    assert_eq!(relinked.version, acme[1].version + 1, "the etag changes");
+    assert_eq!(relinked.amount, acme[1].amount);
+    assert_eq!(
+        reload(s, &acme[0]).await,
+        acme[0],
+        "the survivor's own deal"
+    );
+    assert_eq!(reload(s, &acme[4]).await, acme[4], "an unrelated contact");
+    assert_eq!(reload(s, &globex[0]).await, globex[0], "another tenant");
+
+    // The same event again changes nothing more.
+    let before = reload(s, &acme[1]).await;
+    assert!(
+        !s.apply_contact_change(&tenant, &event_id, &change)
+            .await
+            .unwrap()
+    );
+    assert_eq!(reload(s, &acme[1]).await, before);
+}
+
+async fn erasure_unlinks_deals_and_keeps_them(s: &dyn DealStore) {
+    let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let acme = create_all(s, "acme", &[ada, bob, ada]).await;
+    let globex = create_all(s, "globex", &[ada]).await;
+    let tenant = acme[0].tenant.clone();
+    let change = ContactChange::Erase { contact: ada };
+    let event_id = Uuid::now_v7().to_string();
+    assert!(
+        s.apply_contact_change(&tenant, &event_id, &change)
+            .await
+            .unwrap()
+    );
+
+    assert!(s.list_by_contact(&tenant, ada).await.unwrap().is_empty());
+    for d in [&acme[0], &acme[2]] {
+        let kept = reload(s, d).await;
+        assert_eq!(kept.contact_id, None);
+        assert_eq!(
+            (&kept.title, &kept.amount, &kept.stage),
+            (&d.title, &d.amount, &d.stage),
+            "the deal stays for reporting"
+        );
+        assert_eq!(kept.version, d.version + 1);
+    }
+    assert_eq!(reload(s, &acme[1]).await, acme[1], "another contact");
+    assert_eq!(reload(s, &globex[0]).await, globex[0], "another tenant");
+    assert_eq!(
+        s.list_by_contact(&globex[0].tenant, ada)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let before = reload(s, &acme[0]).await;
+    assert!(
+        !s.apply_contact_change(&tenant, &event_id, &change)
+            .await
+            .unwrap()
+    );
+    assert_eq!(reload(s, &acme[0]).await, before);
+}
+
 mod sqlite {
-    #[tokio::test]
-    async fn stores_reads_and_scopes_by_tenant() {
+    use crate::store::SqliteDealStore;
+
+    async fn store() -> (tempfile::TempDir, SqliteDealStore) {
         let dir = tempfile::tempdir().unwrap();
-        let s = crate::store::SqliteDealStore::open(&dir.path().join("deals.db"))
+        let s = SqliteDealStore::open(&dir.path().join("deals.db"))
             .await
             .unwrap();
+        (dir, s)
+    }
+
+    #[tokio::test]
+    async fn stores_reads_and_scopes_by_tenant() {
+        let (_d, s) = store().await;
         super::stores_reads_and_scopes_by_tenant(&s).await;
+    }
+
+    #[tokio::test]
+    async fn lists_deals_by_contact_within_the_tenant() {
+        let (_d, s) = store().await;
+        super::lists_deals_by_contact_within_the_tenant(&s).await;
+    }
+
+    #[tokio::test]
+    async fn relinks_merged_people_once_within_the_tenant() {
+        let (_d, s) = store().await;
+        super::relinks_merged_people_once_within_the_tenant(&s).await;
+    }
+
+    #[tokio::test]
+    async fn erasure_unlinks_deals_and_keeps_them() {
+        let (_d, s) = store().await;
+        super::erasure_unlinks_deals_and_keeps_them(&s).await;
     }
 }
 
 mod scylla {
+    use crate::store::ScyllaDealStore;
     use rapport_store::scylla::{Consistency, ScyllaSettings, test_node};
 
-    #[tokio::test]
-    async fn stores_reads_and_scopes_by_tenant() {
-        let Some(node) = test_node("deals store contract") else {
-            return;
-        };
+    async fn store() -> Option<ScyllaDealStore> {
+        let node = test_node("deals store contract")?;
         let settings = ScyllaSettings {
             nodes: vec![node],
             keyspace: format!("rapport_test_deals_{}", std::process::id()),
@@ -72,9 +218,34 @@ mod scylla {
             consistency: Consistency::One,
             credentials: None,
         };
-        let s = crate::store::ScyllaDealStore::connect(&settings)
-            .await
-            .unwrap();
-        super::stores_reads_and_scopes_by_tenant(&s).await;
+        Some(ScyllaDealStore::connect(&settings).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn stores_reads_and_scopes_by_tenant() {
+        if let Some(s) = store().await {
+            super::stores_reads_and_scopes_by_tenant(&s).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn lists_deals_by_contact_within_the_tenant() {
+        if let Some(s) = store().await {
+            super::lists_deals_by_contact_within_the_tenant(&s).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn relinks_merged_people_once_within_the_tenant() {
+        if let Some(s) = store().await {
+            super::relinks_merged_people_once_within_the_tenant(&s).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn erasure_unlinks_deals_and_keeps_them() {
+        if let Some(s) = store().await {
+            super::erasure_unlinks_deals_and_keeps_them(&s).await;
+        }
     }
 }

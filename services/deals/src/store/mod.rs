@@ -12,7 +12,7 @@ use rapport_platform::{StoreSettings, identity::TenantId};
 use rapport_store::{Outbox, OutboxMessage, StoreError};
 use uuid::Uuid;
 
-use crate::domain::Deal;
+use crate::domain::{ContactChange, Deal};
 
 pub use self::scylla::ScyllaDealStore;
 pub use self::sqlite::SqliteDealStore;
@@ -24,6 +24,24 @@ pub trait DealStore: Send + Sync + 'static {
     async fn create(&self, deal: &Deal, event: &OutboxMessage) -> Result<(), StoreError>;
     /// The deal of `tenant` with `id`, if any.
     async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Deal>, StoreError>;
+    /// Every deal of `tenant` linked to `contact_id`, oldest first.
+    async fn list_by_contact(
+        &self,
+        tenant: &TenantId,
+        contact_id: Uuid,
+    ) -> Result<Vec<Deal>, StoreError>;
+    /// Applies a change of people to the tenant's deals and records
+    /// `event_id` as applied. A re-link points every deal of a merged person
+    /// at the survivor; an erasure clears the deals' contact link (the deals
+    /// themselves, amounts and stages, stay for reporting). Either changes
+    /// bump the deal's version, so its etag changes. Returns `false`, having
+    /// changed nothing, when `event_id` was applied before.
+    async fn apply_contact_change(
+        &self,
+        tenant: &TenantId,
+        event_id: &str,
+        change: &ContactChange,
+    ) -> Result<bool, StoreError>;
     /// The outbox the relay publishes from.
     fn outbox(&self) -> Arc<dyn Outbox>;
 }

@@ -12,12 +12,16 @@ use rapport_store::{
 };
 use scylla::{
     client::session::Session,
-    statement::{batch::Batch, prepared::PreparedStatement},
+    response::{PagingState, PagingStateResponse},
+    statement::{
+        batch::{Batch, BatchType},
+        prepared::PreparedStatement,
+    },
 };
 use uuid::Uuid;
 
 use super::DealStore;
-use crate::domain::{Deal, Money};
+use crate::domain::{ContactChange, Deal, Money};
 
 const MIGRATIONS: &[CqlMigration] = &[
     OUTBOX_CQL_MIGRATION,
@@ -25,7 +29,15 @@ const MIGRATIONS: &[CqlMigration] = &[
         version: "0001_deals",
         cql: include_str!("../../migrations/scylla/0001_deals.cql"),
     },
+    CqlMigration {
+        version: "0002_contact_links",
+        cql: include_str!("../../migrations/scylla/0002_contact_links.cql"),
+    },
 ];
+
+/// Marker row in `schema_migrations` once deals written before
+/// `0002_contact_links` are in `deals_by_contact`.
+const BACKFILL_MARKER: &str = "0002_contact_links_backfill";
 
 const COLUMNS: &str = "tenant_id, id, title, contact_id, currency_code, amount_units, amount_nanos, stage, version, create_time, created_by";
 
@@ -47,8 +59,24 @@ type Row = (
 pub struct ScyllaDealStore {
     session: Arc<Session>,
     create: Batch,
+    create_linked: Batch,
     get: PreparedStatement,
+    by_contact: PreparedStatement,
+    link: PreparedStatement,
+    unlink: PreparedStatement,
+    set_contact: PreparedStatement,
+    is_applied: PreparedStatement,
+    mark_applied: PreparedStatement,
     outbox: Arc<ScyllaOutbox>,
+}
+
+const INSERT_LINK: &str =
+    "INSERT INTO deals_by_contact (tenant_id, contact_id, deal_id) VALUES (?, ?, ?)";
+
+async fn prepare_idempotent(session: &Session, cql: &str) -> Result<PreparedStatement, StoreError> {
+    let mut statement = session.prepare(cql).await?;
+    statement.set_is_idempotent(true);
+    Ok(statement)
 }
 
 impl ScyllaDealStore {
@@ -58,20 +86,179 @@ impl ScyllaDealStore {
         let insert_deal =
             format!("INSERT INTO deals ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         // The entity rows and the outbox row go in one LOGGED batch.
+        // A deal with a contact also gets its deals_by_contact row.
         let create = scylla_outbox::logged_batch_with_outbox(&session, &[&insert_deal]).await?;
-        let mut get = session
-            .prepare(format!(
-                "SELECT {COLUMNS} FROM deals WHERE tenant_id = ? AND id = ?"
-            ))
-            .await?;
-        get.set_is_idempotent(true);
+        let create_linked =
+            scylla_outbox::logged_batch_with_outbox(&session, &[&insert_deal, INSERT_LINK]).await?;
+        let get = prepare_idempotent(
+            &session,
+            &format!("SELECT {COLUMNS} FROM deals WHERE tenant_id = ? AND id = ?"),
+        )
+        .await?;
+        let by_contact = prepare_idempotent(
+            &session,
+            "SELECT deal_id FROM deals_by_contact WHERE tenant_id = ? AND contact_id = ?",
+        )
+        .await?;
+        let link = prepare_idempotent(&session, INSERT_LINK).await?;
+        let unlink = prepare_idempotent(
+            &session,
+            "DELETE FROM deals_by_contact WHERE tenant_id = ? AND contact_id = ? AND deal_id = ?",
+        )
+        .await?;
+        // Sets an absolute version read just before, so a replay writes the
+        // same values again.
+        let set_contact = prepare_idempotent(
+            &session,
+            "UPDATE deals SET contact_id = ?, version = ? WHERE tenant_id = ? AND id = ?",
+        )
+        .await?;
+        let is_applied = prepare_idempotent(
+            &session,
+            "SELECT event_id FROM applied_events WHERE tenant_id = ? AND event_id = ?",
+        )
+        .await?;
+        let mark_applied = prepare_idempotent(
+            &session,
+            "INSERT INTO applied_events (tenant_id, event_id) VALUES (?, ?)",
+        )
+        .await?;
         let outbox = Arc::new(ScyllaOutbox::new(session.clone()).await?);
-        Ok(ScyllaDealStore {
+        let store = ScyllaDealStore {
             session,
             create,
+            create_linked,
             get,
+            by_contact,
+            link,
+            unlink,
+            set_contact,
+            is_applied,
+            mark_applied,
             outbox,
-        })
+        };
+        store.backfill_contact_links().await?;
+        Ok(store)
+    }
+
+    /// Indexes deals written before `deals_by_contact` existed, once: a
+    /// full scan of `deals` (token-range paging, no filtering), then a
+    /// marker row. Upserts only, so concurrent or repeated runs are harmless.
+    async fn backfill_contact_links(&self) -> Result<(), StoreError> {
+        let done = self
+            .session
+            .query_unpaged(
+                "SELECT version FROM schema_migrations WHERE version = ?",
+                (BACKFILL_MARKER,),
+            )
+            .await?
+            .into_rows_result()?
+            .rows_num()
+            > 0;
+        if done {
+            return Ok(());
+        }
+        let mut scan = self
+            .session
+            .prepare("SELECT tenant_id, id, contact_id FROM deals")
+            .await?;
+        scan.set_page_size(1000);
+        let mut state = PagingState::start();
+        loop {
+            let (result, paging) = self.session.execute_single_page(&scan, (), state).await?;
+            for row in result
+                .into_rows_result()?
+                .rows::<(String, Uuid, Option<Uuid>)>()?
+            {
+                if let (tenant, id, Some(contact)) = row? {
+                    self.session
+                        .execute_unpaged(&self.link, (tenant, contact, id))
+                        .await?;
+                }
+            }
+            match paging {
+                PagingStateResponse::HasMorePages { state: next } => state = next,
+                PagingStateResponse::NoMorePages => break,
+            }
+        }
+        self.session
+            .query_unpaged(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, toTimestamp(now()))",
+                (BACKFILL_MARKER,),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Ids in `deals_by_contact` for the contact.
+    async fn linked_ids(&self, tenant: &TenantId, contact: Uuid) -> Result<Vec<Uuid>, StoreError> {
+        Ok(self
+            .session
+            .execute_unpaged(&self.by_contact, (tenant.as_str(), contact))
+            .await?
+            .into_rows_result()?
+            .rows::<(Uuid,)>()?
+            .map(|r| r.map(|(id,)| id))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Moves every deal of `from` to `to` (`None`: unlinks it). Each deal
+    /// moves in its own logged batch (row and index together), so a crash
+    /// leaves every deal either moved or not; a redelivery finds the rest in
+    /// the index and moves them.
+    async fn move_deals(
+        &self,
+        tenant: &TenantId,
+        from: Uuid,
+        to: Option<Uuid>,
+    ) -> Result<(), StoreError> {
+        for id in self.linked_ids(tenant, from).await? {
+            let Some(deal) = self.get(tenant, id).await? else {
+                // An index row without its deal: drop it.
+                self.session
+                    .execute_unpaged(&self.unlink, (tenant.as_str(), from, id))
+                    .await?;
+                continue;
+            };
+            let mut batch = Batch::new(BatchType::Logged);
+            batch.append_statement(self.unlink.clone());
+            if deal.contact_id != Some(from) {
+                // A stale index row: the deal points elsewhere already.
+                self.session
+                    .batch(&batch, ((tenant.as_str(), from, id),))
+                    .await?;
+                continue;
+            }
+            batch.append_statement(self.set_contact.clone());
+            let version = deal.version as i64 + 1;
+            match to {
+                Some(to) => {
+                    batch.append_statement(self.link.clone());
+                    self.session
+                        .batch(
+                            &batch,
+                            (
+                                (tenant.as_str(), from, id),
+                                (Some(to), version, tenant.as_str(), id),
+                                (tenant.as_str(), to, id),
+                            ),
+                        )
+                        .await?;
+                }
+                None => {
+                    self.session
+                        .batch(
+                            &batch,
+                            (
+                                (tenant.as_str(), from, id),
+                                (None::<Uuid>, version, tenant.as_str(), id),
+                            ),
+                        )
+                        .await?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -91,9 +278,22 @@ impl DealStore for ScyllaDealStore {
             d.create_time,
             d.created_by.to_string(),
         );
-        self.session
-            .batch(&self.create, (row, ScyllaOutbox::values(event)))
-            .await?;
+        match d.contact_id {
+            Some(contact) => {
+                let link = (d.tenant.as_str(), contact, d.id);
+                self.session
+                    .batch(
+                        &self.create_linked,
+                        (row, link, ScyllaOutbox::values(event)),
+                    )
+                    .await?
+            }
+            None => {
+                self.session
+                    .batch(&self.create, (row, ScyllaOutbox::values(event)))
+                    .await?
+            }
+        };
         Ok(())
     }
 
@@ -126,6 +326,55 @@ impl DealStore for ScyllaDealStore {
             create_time: ct,
             created_by: UserId::parse(&cb).map_err(|_| corrupt("created_by"))?,
         }))
+    }
+
+    async fn list_by_contact(
+        &self,
+        tenant: &TenantId,
+        contact_id: Uuid,
+    ) -> Result<Vec<Deal>, StoreError> {
+        let mut deals = Vec::new();
+        // Ids are UUIDv7, so the clustering order is creation order.
+        for id in self.linked_ids(tenant, contact_id).await? {
+            match self.get(tenant, id).await? {
+                Some(d) if d.contact_id == Some(contact_id) => deals.push(d),
+                _ => {}
+            }
+        }
+        Ok(deals)
+    }
+
+    async fn apply_contact_change(
+        &self,
+        tenant: &TenantId,
+        event_id: &str,
+        change: &ContactChange,
+    ) -> Result<bool, StoreError> {
+        // No transaction spans many partitions here: each deal moves
+        // atomically (see `move_deals`) and the event is recorded only after
+        // the last one, so a crash half-way is finished by the redelivery.
+        let seen = self
+            .session
+            .execute_unpaged(&self.is_applied, (tenant.as_str(), event_id))
+            .await?
+            .into_rows_result()?
+            .rows_num()
+            > 0;
+        if seen {
+            return Ok(false);
+        }
+        match change {
+            ContactChange::Relink { survivor, merged } => {
+                for from in merged {
+                    self.move_deals(tenant, *from, Some(*survivor)).await?;
+                }
+            }
+            ContactChange::Erase { contact } => self.move_deals(tenant, *contact, None).await?,
+        }
+        self.session
+            .execute_unpaged(&self.mark_applied, (tenant.as_str(), event_id))
+            .await?;
+        Ok(true)
     }
 
     fn outbox(&self) -> Arc<dyn Outbox> {

@@ -12,13 +12,17 @@ use rapport_store::{
 use uuid::Uuid;
 
 use super::DealStore;
-use crate::domain::{Deal, Money};
+use crate::domain::{ContactChange, Deal, Money};
 
 const MIGRATIONS: &[Migration] = &[
     OUTBOX_MIGRATION,
     Migration {
         version: "0001_deals",
         sql: include_str!("../../migrations/sqlite/0001_deals.sql"),
+    },
+    Migration {
+        version: "0002_contact_links",
+        sql: include_str!("../../migrations/sqlite/0002_contact_links.sql"),
     },
 ];
 
@@ -71,38 +75,109 @@ impl DealStore for SqliteDealStore {
                 [tenant.as_str().to_owned(), id.to_string()],
             )
             .await?;
-        let Some(row) = rows.next().await? else {
-            return Ok(None);
-        };
-        let corrupt = |what: &str| StoreError::Corrupt(format!("deals.{what}"));
-        let amount = match row.get::<Option<String>>(4)? {
-            Some(currency) => Some(Money {
-                currency,
-                units: row.get(5)?,
-                nanos: row.get::<i64>(6)? as i32,
-            }),
-            None => None,
-        };
-        Ok(Some(Deal {
-            tenant: TenantId::parse(&row.get::<String>(0)?).map_err(|_| corrupt("tenant_id"))?,
-            id: Uuid::parse_str(&row.get::<String>(1)?).map_err(|_| corrupt("id"))?,
-            title: row.get(2)?,
-            contact_id: row
-                .get::<Option<String>>(3)?
-                .map(|c| Uuid::parse_str(&c).map_err(|_| corrupt("contact_id")))
-                .transpose()?,
-            amount,
-            stage: row.get(7)?,
-            version: row.get::<i64>(8)? as u64,
-            create_time: DateTime::parse_from_rfc3339(&row.get::<String>(9)?)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| corrupt("create_time"))?,
-            created_by: UserId::parse(&row.get::<String>(10)?)
-                .map_err(|_| corrupt("created_by"))?,
-        }))
+        match rows.next().await? {
+            Some(row) => decode(&row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_by_contact(
+        &self,
+        tenant: &TenantId,
+        contact_id: Uuid,
+    ) -> Result<Vec<Deal>, StoreError> {
+        let conn = self.db.conn().await;
+        let mut rows = conn
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM deals WHERE tenant_id = ?1 AND contact_id = ?2
+                     ORDER BY create_time, id"
+                ),
+                [tenant.as_str().to_owned(), contact_id.to_string()],
+            )
+            .await?;
+        let mut deals = Vec::new();
+        while let Some(row) = rows.next().await? {
+            deals.push(decode(&row)?);
+        }
+        Ok(deals)
+    }
+
+    async fn apply_contact_change(
+        &self,
+        tenant: &TenantId,
+        event_id: &str,
+        change: &ContactChange,
+    ) -> Result<bool, StoreError> {
+        let conn = self.db.conn().await;
+        // One transaction: the event is recorded and applied, or neither.
+        let tx = conn.transaction().await?;
+        let new = tx
+            .execute(
+                "INSERT OR IGNORE INTO applied_events (tenant_id, event_id) VALUES (?1, ?2)",
+                [tenant.as_str(), event_id],
+            )
+            .await?
+            == 1;
+        if new {
+            match change {
+                ContactChange::Relink { survivor, merged } => {
+                    for id in merged {
+                        tx.execute(
+                            "UPDATE deals SET contact_id = ?3, version = version + 1
+                             WHERE tenant_id = ?1 AND contact_id = ?2",
+                            [
+                                tenant.as_str().to_owned(),
+                                id.to_string(),
+                                survivor.to_string(),
+                            ],
+                        )
+                        .await?;
+                    }
+                }
+                ContactChange::Erase { contact } => {
+                    tx.execute(
+                        "UPDATE deals SET contact_id = NULL, version = version + 1
+                         WHERE tenant_id = ?1 AND contact_id = ?2",
+                        [tenant.as_str().to_owned(), contact.to_string()],
+                    )
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(new)
     }
 
     fn outbox(&self) -> Arc<dyn Outbox> {
         self.db.clone()
     }
+}
+
+fn decode(row: &libsql::Row) -> Result<Deal, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("deals.{what}"));
+    let amount = match row.get::<Option<String>>(4)? {
+        Some(currency) => Some(Money {
+            currency,
+            units: row.get(5)?,
+            nanos: row.get::<i64>(6)? as i32,
+        }),
+        None => None,
+    };
+    Ok(Deal {
+        tenant: TenantId::parse(&row.get::<String>(0)?).map_err(|_| corrupt("tenant_id"))?,
+        id: Uuid::parse_str(&row.get::<String>(1)?).map_err(|_| corrupt("id"))?,
+        title: row.get(2)?,
+        contact_id: row
+            .get::<Option<String>>(3)?
+            .map(|c| Uuid::parse_str(&c).map_err(|_| corrupt("contact_id")))
+            .transpose()?,
+        amount,
+        stage: row.get(7)?,
+        version: row.get::<i64>(8)? as u64,
+        create_time: DateTime::parse_from_rfc3339(&row.get::<String>(9)?)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| corrupt("create_time"))?,
+        created_by: UserId::parse(&row.get::<String>(10)?).map_err(|_| corrupt("created_by"))?,
+    })
 }

@@ -1,19 +1,32 @@
 //! REST routes, one file per resource.
 
+mod address;
 mod analytics;
+mod companies;
 mod contacts;
+mod custom_fields;
 mod deals;
+mod enums;
+mod exports;
+mod filter;
+mod handover;
 mod health;
+mod imports;
 mod interactions;
+mod merge_patch;
+mod personal_data;
+mod settings;
 mod tasks;
+mod values;
 
 use std::sync::Arc;
 
 use axum::{
     Router,
+    extract::{Query, rejection::QueryRejection},
     http::StatusCode,
     middleware,
-    routing::{get, post},
+    routing::{delete, get, post, put},
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use rapport_platform::{
@@ -26,8 +39,52 @@ use crate::{AppState, problem::Problem};
 /// The whole REST surface.
 pub(crate) fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
     let api = Router::new()
+        // AIP-136 custom methods (`/v1/contacts:search`) are routes of
+        // their own; `{id}:action` cannot be matched inside one segment,
+        // so `/v1/contacts/{id}` takes the whole segment and splits it.
         .route("/v1/contacts", post(contacts::create))
-        .route("/v1/contacts/{id}", get(contacts::get))
+        .route("/v1/contacts:search", post(contacts::search))
+        .route("/v1/contacts:lookup", get(contacts::lookup))
+        .route("/v1/contacts:duplicates", get(contacts::contact_duplicates))
+        .route("/v1/contacts:merge", post(contacts::merge))
+        .route("/v1/contacts:reassign-owner", post(handover::reassign))
+        .route(
+            "/v1/contacts/{id}",
+            get(contacts::get_or_action)
+                .patch(contacts::patch)
+                .post(contacts::post_action),
+        )
+        .route(
+            "/v1/companies",
+            post(companies::create).get(companies::list),
+        )
+        .route("/v1/companies:search", post(companies::search))
+        .route("/v1/companies:merge", post(companies::merge))
+        .route(
+            "/v1/companies:duplicates",
+            get(companies::company_duplicates),
+        )
+        .route(
+            "/v1/companies/{id}",
+            get(companies::get).patch(companies::patch),
+        )
+        .route(
+            "/v1/custom-fields",
+            get(custom_fields::list).post(custom_fields::create),
+        )
+        .route(
+            "/v1/custom-fields/{object_type}/{key}",
+            delete(custom_fields::delete),
+        )
+        .route("/v1/imports", post(imports::create))
+        .route("/v1/imports/{id}", get(imports::get))
+        .route("/v1/imports/{id}/data", put(imports::upload))
+        .route("/v1/imports/{id}/errors", get(imports::errors))
+        .route("/v1/exports", post(exports::export))
+        .route(
+            "/v1/contact-settings",
+            get(settings::get).patch(settings::patch),
+        )
         .route("/v1/contacts/{id}/interactions", post(interactions::log))
         .route("/v1/contacts/{id}/timeline", get(interactions::timeline))
         .route("/v1/deals", post(deals::create))
@@ -50,7 +107,36 @@ pub(crate) fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
 }
 
 async fn not_found() -> Problem {
+    no_route()
+}
+
+/// 404 for a path no route serves (also an unknown `:action`).
+pub(crate) fn no_route() -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "ROUTE_NOT_FOUND", "no such route")
+}
+
+/// Splits `id:action` (AIP-136 custom method on a resource).
+pub(crate) fn split_action(segment: &str) -> (&str, Option<&str>) {
+    match segment.split_once(':') {
+        Some((id, action)) => (id, Some(action)),
+        None => (segment, None),
+    }
+}
+
+/// A query string as `T`, or 400 `INVALID_QUERY`.
+pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, Problem> {
+    q.map(|Query(q)| q).map_err(|e| {
+        Problem::invalid(
+            "INVALID_QUERY",
+            format!("invalid query: {}", e.body_text()),
+            Vec::new(),
+        )
+    })
+}
+
+/// A search's `total_size`: `None` when not computed (-1).
+pub(crate) fn total_size(n: i64) -> Option<i64> {
+    (n >= 0).then_some(n)
 }
 
 /// RFC 3339 in UTC with milliseconds, as every REST time is written.

@@ -39,11 +39,11 @@ impl TasksApi {
     }
 }
 
-fn status(e: TaskError) -> Status {
+pub(super) fn status(e: TaskError) -> Status {
     to_status(&e, DOMAIN)
 }
 
-fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
+pub(super) fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
     Principal::from_metadata(req.metadata())
         .map_err(|e| status(TaskError::Unauthenticated(e.to_string())))
 }

@@ -12,7 +12,7 @@ use rapport_platform::{StoreSettings, identity::TenantId};
 use rapport_store::{Outbox, OutboxMessage, StoreError};
 use uuid::Uuid;
 
-use crate::domain::Task;
+use crate::domain::{ContactChange, Task};
 
 pub use self::scylla::ScyllaTaskStore;
 pub use self::sqlite::SqliteTaskStore;
@@ -24,6 +24,24 @@ pub trait TaskStore: Send + Sync + 'static {
     async fn create(&self, task: &Task, event: &OutboxMessage) -> Result<(), StoreError>;
     /// The task of `tenant` with `id`, if any.
     async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Task>, StoreError>;
+    /// Every task of `tenant` linked to `contact_id`, oldest first.
+    async fn list_by_contact(
+        &self,
+        tenant: &TenantId,
+        contact_id: Uuid,
+    ) -> Result<Vec<Task>, StoreError>;
+    /// Applies a change of people to the tenant's tasks and records
+    /// `event_id` as applied. A re-link points every task of a merged person
+    /// at the survivor; an erasure clears the tasks' contact link (the tasks
+    /// themselves stay: they are staff's work, not the person's data). Either
+    /// change bumps the task's version, so its etag changes. Returns
+    /// `false`, having changed nothing, when `event_id` was applied before.
+    async fn apply_contact_change(
+        &self,
+        tenant: &TenantId,
+        event_id: &str,
+        change: &ContactChange,
+    ) -> Result<bool, StoreError>;
     /// The outbox the relay publishes from.
     fn outbox(&self) -> Arc<dyn Outbox>;
 }

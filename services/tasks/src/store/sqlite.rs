@@ -12,13 +12,17 @@ use rapport_store::{
 use uuid::Uuid;
 
 use super::TaskStore;
-use crate::domain::Task;
+use crate::domain::{ContactChange, Task};
 
 const MIGRATIONS: &[Migration] = &[
     OUTBOX_MIGRATION,
     Migration {
         version: "0001_tasks",
         sql: include_str!("../../migrations/sqlite/0001_tasks.sql"),
+    },
+    Migration {
+        version: "0002_contact_links",
+        sql: include_str!("../../migrations/sqlite/0002_contact_links.sql"),
     },
 ];
 
@@ -78,30 +82,102 @@ impl TaskStore for SqliteTaskStore {
                 [tenant.as_str().to_owned(), id.to_string()],
             )
             .await?;
-        let Some(row) = rows.next().await? else {
-            return Ok(None);
-        };
-        let corrupt = |what: &str| StoreError::Corrupt(format!("tasks.{what}"));
-        Ok(Some(Task {
-            tenant: TenantId::parse(&row.get::<String>(0)?).map_err(|_| corrupt("tenant_id"))?,
-            id: Uuid::parse_str(&row.get::<String>(1)?).map_err(|_| corrupt("id"))?,
-            title: row.get(2)?,
-            contact_id: row
-                .get::<Option<String>>(3)?
-                .map(|c| Uuid::parse_str(&c).map_err(|_| corrupt("contact_id")))
-                .transpose()?,
-            due_time: row
-                .get::<Option<String>>(4)?
-                .map(|d| parse_time(&d))
-                .transpose()?,
-            assignee: UserId::parse(&row.get::<String>(5)?).map_err(|_| corrupt("assignee"))?,
-            version: row.get::<i64>(6)? as u64,
-            create_time: parse_time(&row.get::<String>(7)?)?,
-            created_by: UserId::parse(&row.get::<String>(8)?).map_err(|_| corrupt("created_by"))?,
-        }))
+        match rows.next().await? {
+            Some(row) => decode(&row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_by_contact(
+        &self,
+        tenant: &TenantId,
+        contact_id: Uuid,
+    ) -> Result<Vec<Task>, StoreError> {
+        let conn = self.db.conn().await;
+        let mut rows = conn
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM tasks WHERE tenant_id = ?1 AND contact_id = ?2
+                     ORDER BY create_time, id"
+                ),
+                [tenant.as_str().to_owned(), contact_id.to_string()],
+            )
+            .await?;
+        let mut tasks = Vec::new();
+        while let Some(row) = rows.next().await? {
+            tasks.push(decode(&row)?);
+        }
+        Ok(tasks)
+    }
+
+    async fn apply_contact_change(
+        &self,
+        tenant: &TenantId,
+        event_id: &str,
+        change: &ContactChange,
+    ) -> Result<bool, StoreError> {
+        let conn = self.db.conn().await;
+        // One transaction: the event is recorded and applied, or neither.
+        let tx = conn.transaction().await?;
+        let new = tx
+            .execute(
+                "INSERT OR IGNORE INTO applied_events (tenant_id, event_id) VALUES (?1, ?2)",
+                [tenant.as_str(), event_id],
+            )
+            .await?
+            == 1;
+        if new {
+            match change {
+                ContactChange::Relink { survivor, merged } => {
+                    for id in merged {
+                        tx.execute(
+                            "UPDATE tasks SET contact_id = ?3, version = version + 1
+                             WHERE tenant_id = ?1 AND contact_id = ?2",
+                            [
+                                tenant.as_str().to_owned(),
+                                id.to_string(),
+                                survivor.to_string(),
+                            ],
+                        )
+                        .await?;
+                    }
+                }
+                ContactChange::Erase { contact } => {
+                    tx.execute(
+                        "UPDATE tasks SET contact_id = NULL, version = version + 1
+                         WHERE tenant_id = ?1 AND contact_id = ?2",
+                        [tenant.as_str().to_owned(), contact.to_string()],
+                    )
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(new)
     }
 
     fn outbox(&self) -> Arc<dyn Outbox> {
         self.db.clone()
     }
+}
+
+fn decode(row: &libsql::Row) -> Result<Task, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("tasks.{what}"));
+    Ok(Task {
+        tenant: TenantId::parse(&row.get::<String>(0)?).map_err(|_| corrupt("tenant_id"))?,
+        id: Uuid::parse_str(&row.get::<String>(1)?).map_err(|_| corrupt("id"))?,
+        title: row.get(2)?,
+        contact_id: row
+            .get::<Option<String>>(3)?
+            .map(|c| Uuid::parse_str(&c).map_err(|_| corrupt("contact_id")))
+            .transpose()?,
+        due_time: row
+            .get::<Option<String>>(4)?
+            .map(|d| parse_time(&d))
+            .transpose()?,
+        assignee: UserId::parse(&row.get::<String>(5)?).map_err(|_| corrupt("assignee"))?,
+        version: row.get::<i64>(6)? as u64,
+        create_time: parse_time(&row.get::<String>(7)?)?,
+        created_by: UserId::parse(&row.get::<String>(8)?).map_err(|_| corrupt("created_by"))?,
+    })
 }

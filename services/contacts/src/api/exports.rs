@@ -1,0 +1,172 @@
+//! CSV export of a filtered list, streamed page by page.
+
+use futures::Stream;
+use rapport_platform::identity::TenantId;
+
+use super::{ContactsApi, SearchQuery};
+use crate::domain::{ContactError, CustomFieldDef, Kind, Record};
+
+/// Records per page read (and CSV chunk sent).
+const EXPORT_PAGE: usize = 1000;
+
+/// Columns in the order written; the names are those the import maps back.
+fn header(kind: Kind, defs: &[CustomFieldDef]) -> Vec<String> {
+    let shared = [
+        "external_id",
+        "email",
+        "additional_emails",
+        "phone",
+        "additional_phones",
+        "owner",
+        "team",
+        "tags",
+        "lifecycle_stage",
+        "source_channel",
+        "street",
+        "city",
+        "region",
+        "postal_code",
+        "country_code",
+    ];
+    let specific: &[&str] = match kind {
+        Kind::Person => &[
+            "given_name",
+            "family_name",
+            "display_name",
+            "company_name",
+            "job_title",
+            "birthday",
+            "company_ids",
+        ],
+        Kind::Company => &["name", "types", "parent_company_id", "website"],
+    };
+    std::iter::once("id")
+        .chain(specific.iter().copied())
+        .chain(shared)
+        .map(str::to_owned)
+        .chain(defs.iter().map(|d| format!("custom_fields.{}", d.key)))
+        .chain(["create_time".to_owned(), "update_time".to_owned()])
+        .collect()
+}
+
+fn row(r: &Record, defs: &[CustomFieldDef]) -> Vec<String> {
+    let f = r.fields();
+    let list = |v: &[String]| v.join("; ");
+    let specific = match r.kind() {
+        Kind::Person => vec![
+            f.given_name.clone(),
+            f.family_name.clone(),
+            f.display_name.clone(),
+            f.company_name.clone(),
+            f.job_title.clone(),
+            f.birthday.clone(),
+            list(
+                &f.companies
+                    .iter()
+                    .map(|c| c.company_id.clone())
+                    .collect::<Vec<_>>(),
+            ),
+        ],
+        Kind::Company => vec![
+            f.display_name.clone(),
+            list(
+                &f.company_types
+                    .iter()
+                    .map(|t| t.as_str().to_owned())
+                    .collect::<Vec<_>>(),
+            ),
+            f.parent_company_id.clone(),
+            f.website.clone(),
+        ],
+    };
+    let custom = defs.iter().map(|d| match f.custom_fields.get(&d.key) {
+        None => String::new(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+        Some(other) => other.to_string(),
+    });
+    std::iter::once(r.id.to_string())
+        .chain(specific)
+        .chain([
+            f.external_id.clone(),
+            f.email.clone(),
+            list(&f.additional_emails),
+            f.phone.clone(),
+            list(&f.additional_phones),
+            f.owner.clone(),
+            f.team.clone(),
+            f.tags.join(", "),
+            f.lifecycle_stage
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            f.source_channel.clone(),
+            f.address.street.clone(),
+            f.address.city.clone(),
+            f.address.region.clone(),
+            f.address.postal_code.clone(),
+            f.address.country_code.clone(),
+        ])
+        .chain(custom)
+        .chain([
+            r.data.create_time.to_rfc3339(),
+            r.data.update_time.to_rfc3339(),
+        ])
+        .collect()
+}
+
+fn encode(rows: impl IntoIterator<Item = Vec<String>>) -> Result<Vec<u8>, ContactError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.write_record(&r)
+            .map_err(|e| ContactError::FailedPrecondition(format!("csv: {e}")))?;
+    }
+    w.into_inner()
+        .map_err(|e| ContactError::FailedPrecondition(format!("csv: {e}")))
+}
+
+impl ContactsApi {
+    /// The CSV of every record matching `query`, in chunks: header first,
+    /// then one chunk per page. Memory holds one page at a time.
+    pub async fn export_csv(
+        self: std::sync::Arc<Self>,
+        tenant: TenantId,
+        mut query: SearchQuery,
+    ) -> Result<impl Stream<Item = Result<Vec<u8>, ContactError>>, ContactError> {
+        let defs = self.store.custom_fields(&tenant, Some(query.kind)).await?;
+        // Validate the filter before the stream starts, so a bad filter is
+        // an error status rather than a broken download.
+        query.page_size = 1;
+        self.search(&tenant, query.clone()).await?;
+        query.page_size = EXPORT_PAGE;
+        query.page_token.clear();
+        let first = encode([header(query.kind, &defs)])?;
+        let state = Some((query, true));
+        Ok(futures::stream::unfold(
+            (self, tenant, defs, state, Some(first)),
+            |(api, tenant, defs, state, header)| async move {
+                if let Some(h) = header {
+                    return Some((Ok(h), (api, tenant, defs, state, None)));
+                }
+                let (query, _) = state?;
+                match api.search(&tenant, query.clone()).await {
+                    Err(e) => Some((Err(e), (api, tenant, defs, None, None))),
+                    Ok(page) => {
+                        let chunk = encode(page.records.iter().map(|r| row(r, &defs)));
+                        let next = (!page.next_page_token.is_empty()).then_some((
+                            SearchQuery {
+                                page_token: page.next_page_token,
+                                ..query
+                            },
+                            true,
+                        ));
+                        Some((chunk, (api, tenant, defs, next, None)))
+                    }
+                }
+            },
+        ))
+    }
+}

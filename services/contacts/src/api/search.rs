@@ -1,0 +1,404 @@
+//! Search and lists: one index scan drives, the other conditions filter.
+//!
+//! The driver is the most selective thing asked: a name prefix, else an
+//! exact key (external id, e-mail, phone, company, custom choice, tag,
+//! owner, team, stage, source), else every record in creation or name
+//! order. Records the driver yields are checked against the remaining
+//! conditions. A page reads at most `MAX_SCAN` index entries, so a sparse
+//! filter returns a short page with a token rather than a slow answer.
+
+use std::collections::BTreeMap;
+
+use rapport_platform::identity::TenantId;
+use rapport_store::{PageToken, StoreError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::ContactsApi;
+use crate::{
+    domain::{
+        ContactError, Email, Kind, LifecycleStage, Record, RecordId, index::attr, index_entries,
+        invalid, name, normalize_phone,
+    },
+    store::{Scan, ValueMatch},
+};
+
+/// Default and largest page sizes (AIP-158).
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 1000;
+/// Most index entries one page may read.
+const MAX_SCAN: usize = 5000;
+
+/// Filters; empty fields do not filter.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Filter {
+    /// E-mail.
+    pub email: String,
+    /// Phone, any notation.
+    pub phone: String,
+    /// Linked company (people) or parent company (companies).
+    pub company_id: String,
+    /// Tag.
+    pub tag: String,
+    /// Owner user id.
+    pub owner: String,
+    /// Team.
+    pub team: String,
+    /// Stage.
+    pub lifecycle_stage: Option<LifecycleStage>,
+    /// Choice custom fields: key -> choice.
+    pub custom_fields: BTreeMap<String, String>,
+    /// External id.
+    pub external_id: String,
+    /// Source channel.
+    pub source_channel: String,
+}
+
+/// Result order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum Order {
+    /// Oldest first.
+    #[default]
+    CreateTime,
+    /// Newest first.
+    CreateTimeDesc,
+    /// By folded name.
+    Name,
+}
+
+impl Order {
+    /// Parses `order_by` (AIP-132).
+    pub fn parse(s: &str) -> Result<Self, ContactError> {
+        match s
+            .trim()
+            .to_ascii_lowercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [] | ["create_time"] | ["create_time", "asc"] => Ok(Order::CreateTime),
+            ["create_time", "desc"] => Ok(Order::CreateTimeDesc),
+            ["display_name"] | ["name"] | ["display_name", "asc"] | ["name", "asc"] => {
+                Ok(Order::Name)
+            }
+            _ => Err(invalid(
+                "order_by",
+                "one of \"create_time\", \"create_time desc\", \"display_name\"",
+            )),
+        }
+    }
+}
+
+/// A search.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// People or companies.
+    pub kind: Kind,
+    /// Name prefix words.
+    pub query: String,
+    /// Filters.
+    pub filter: Filter,
+    /// Order.
+    pub order: Order,
+    /// Page size (0 = default).
+    pub page_size: usize,
+    /// Token of the previous page.
+    pub page_token: String,
+    /// Count all matches when cheap.
+    pub include_total_size: bool,
+}
+
+impl Default for SearchQuery {
+    fn default() -> Self {
+        SearchQuery {
+            kind: Kind::Person,
+            query: String::new(),
+            filter: Filter::default(),
+            order: Order::default(),
+            page_size: 0,
+            page_token: String::new(),
+            include_total_size: false,
+        }
+    }
+}
+
+/// One page of results.
+#[derive(Clone, Debug)]
+pub struct SearchPage {
+    /// The records.
+    pub records: Vec<Record>,
+    /// Token of the next page; empty on the last.
+    pub next_page_token: String,
+    /// All matches, when asked and cheap; -1 otherwise.
+    pub total_size: i64,
+}
+
+/// Where the next page starts, bound to the query that issued it.
+#[derive(Serialize, Deserialize)]
+struct Cursor {
+    /// Hash of the query.
+    q: String,
+    /// Last index value read.
+    v: String,
+    /// Last id read.
+    i: String,
+}
+
+impl ContactsApi {
+    /// Runs a search.
+    pub async fn search(
+        &self,
+        tenant: &TenantId,
+        q: SearchQuery,
+    ) -> Result<SearchPage, ContactError> {
+        let page_size = match q.page_size {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        };
+        let conditions = self.conditions(tenant, &q).await?;
+        let words = name::tokens(&q.query);
+        let (driver_attr, values, descending, rest) =
+            if let Some(longest) = words.iter().max_by_key(|w| w.chars().count()) {
+                if q.order != Order::CreateTime && q.order != Order::Name {
+                    return Err(invalid("order_by", "a name search is ordered by name"));
+                }
+                (
+                    attr::NAME.to_owned(),
+                    ValueMatch::Prefix(longest.clone()),
+                    false,
+                    conditions.clone(),
+                )
+            } else if q.order == Order::Name {
+                (
+                    attr::SORT_NAME.to_owned(),
+                    ValueMatch::Prefix(String::new()),
+                    false,
+                    conditions.clone(),
+                )
+            } else if let Some((first, rest)) = conditions.split_first() {
+                (
+                    first.0.clone(),
+                    ValueMatch::Exact(first.1.clone()),
+                    q.order == Order::CreateTimeDesc,
+                    rest.to_vec(),
+                )
+            } else {
+                (
+                    attr::ALL.to_owned(),
+                    ValueMatch::Exact(String::new()),
+                    q.order == Order::CreateTimeDesc,
+                    Vec::new(),
+                )
+            };
+        let query_hash = {
+            let mut h = Sha256::new();
+            h.update(format!(
+                "{:?}|{}|{:?}|{:?}",
+                q.kind, q.query, q.filter, q.order
+            ));
+            let digest = h.finalize();
+            digest
+                .iter()
+                .take(8)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let mut after = match PageToken::decode(&q.page_token)? {
+            None => None,
+            Some(token) => {
+                let c: Cursor = serde_json::from_slice(token.as_bytes())
+                    .map_err(|_| StoreError::InvalidPageToken)?;
+                if c.q != query_hash {
+                    return Err(StoreError::InvalidPageToken.into());
+                }
+                Some((
+                    c.v,
+                    RecordId::parse(&c.i).map_err(|_| StoreError::InvalidPageToken)?,
+                ))
+            }
+        };
+        let total_size = if q.include_total_size
+            && words.is_empty()
+            && rest.is_empty()
+            && q.order != Order::Name
+        {
+            match &values {
+                ValueMatch::Exact(v) => self
+                    .store
+                    .count(tenant, q.kind, &driver_attr, v)
+                    .await?
+                    .map(|n| n as i64)
+                    .unwrap_or(-1),
+                ValueMatch::Prefix(_) => -1,
+            }
+        } else {
+            -1
+        };
+
+        let mut records = Vec::new();
+        let mut scanned = 0;
+        let mut exhausted = false;
+        while records.len() < page_size && scanned < MAX_SCAN {
+            let limit = (page_size - records.len() + 1).clamp(50, 500);
+            let hits = self
+                .store
+                .scan(
+                    tenant,
+                    &Scan {
+                        kind: q.kind,
+                        attr: driver_attr.clone(),
+                        values: values.clone(),
+                        after: after.clone(),
+                        descending,
+                        limit,
+                    },
+                )
+                .await?;
+            scanned += hits.len();
+            exhausted = hits.len() < limit;
+            let ids: Vec<RecordId> = hits.iter().map(|h| h.id).collect();
+            let loaded = self.store.get_many(tenant, &ids).await?;
+            for hit in &hits {
+                after = Some((hit.value.clone(), hit.id));
+                let Some(record) = loaded.iter().find(|r| r.id == hit.id) else {
+                    continue;
+                };
+                if matches(record, &rest, &words, &driver_attr, &hit.value, &values) {
+                    records.push(record.clone());
+                    if records.len() == page_size {
+                        break;
+                    }
+                }
+            }
+            if exhausted {
+                break;
+            }
+        }
+        // More may follow when the page filled up (the batch may hold more)
+        // or the scan stopped at its cap before the end of the index.
+        let more = records.len() == page_size || !exhausted;
+        let next_page_token = match (&after, more) {
+            (Some((v, i)), true) => PageToken::from_bytes(
+                serde_json::to_vec(&Cursor {
+                    q: query_hash,
+                    v: v.clone(),
+                    i: i.to_string(),
+                })
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            )
+            .encode(),
+            _ => String::new(),
+        };
+        Ok(SearchPage {
+            records,
+            next_page_token,
+            total_size,
+        })
+    }
+
+    /// The filter as index conditions, most selective first.
+    async fn conditions(
+        &self,
+        tenant: &TenantId,
+        q: &SearchQuery,
+    ) -> Result<Vec<(String, String)>, ContactError> {
+        let f = &q.filter;
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut push = |a: &str, v: String| out.push((a.to_owned(), v));
+        if !f.external_id.trim().is_empty() {
+            push(attr::EXTERNAL_ID, f.external_id.trim().to_owned());
+        }
+        if !f.email.trim().is_empty() {
+            let e = Email::parse(&f.email)
+                .map_err(|e| invalid("filter.email", format!("not a valid e-mail address: {e}")))?;
+            push(attr::EMAIL, e.to_string());
+        }
+        if !f.phone.trim().is_empty() {
+            let region = self.region(tenant).await?;
+            let p = normalize_phone(&f.phone, region)
+                .map_err(|e| invalid("filter.phone", format!("not a phone number: {e}")))?;
+            push(attr::PHONE, p);
+        }
+        if !f.company_id.trim().is_empty() {
+            push(attr::COMPANY, RecordId::parse(&f.company_id)?.to_string());
+        }
+        if !f.custom_fields.is_empty() {
+            let defs = self.store.custom_fields(tenant, Some(q.kind)).await?;
+            for (key, value) in &f.custom_fields {
+                match defs.iter().find(|d| &d.key == key) {
+                    Some(d) if d.field_type.is_choice() => push(
+                        &format!("{}{key}", attr::CUSTOM_PREFIX),
+                        value.trim().to_owned(),
+                    ),
+                    _ => {
+                        return Err(invalid(
+                            format!("filter.custom_fields.{key}"),
+                            "not a choice custom field",
+                        ));
+                    }
+                }
+            }
+        }
+        if !f.tag.trim().is_empty() {
+            push(attr::TAG, f.tag.trim().to_lowercase());
+        }
+        if !f.owner.trim().is_empty() {
+            push(attr::OWNER, f.owner.trim().to_owned());
+        }
+        if !f.team.trim().is_empty() {
+            push(attr::TEAM, f.team.trim().to_owned());
+        }
+        if let Some(s) = f.lifecycle_stage {
+            push(attr::STAGE, s.as_str().to_owned());
+        }
+        if !f.source_channel.trim().is_empty() {
+            push(
+                attr::SOURCE,
+                f.source_channel
+                    .trim()
+                    .to_lowercase()
+                    .replace([' ', '-'], "_"),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// Whether a record the driver yielded matches everything else. For name
+/// prefixes, only the record's first matching word counts, so a record
+/// appears once even when several of its words match.
+fn matches(
+    record: &Record,
+    conditions: &[(String, String)],
+    words: &[String],
+    driver_attr: &str,
+    hit_value: &str,
+    driver: &ValueMatch,
+) -> bool {
+    let entries = index_entries(record);
+    let has = |a: &str, v: &str| entries.iter().any(|e| e.attr == a && e.value == v);
+    if !conditions.iter().all(|(a, v)| has(a, v)) {
+        return false;
+    }
+    if words.is_empty() {
+        return true;
+    }
+    let record_words = name::tokens(&record.fields().display_name);
+    if !words
+        .iter()
+        .all(|w| record_words.iter().any(|rw| rw.starts_with(w.as_str())))
+    {
+        return false;
+    }
+    match (driver_attr == attr::NAME, driver) {
+        (true, ValueMatch::Prefix(p)) => {
+            record_words
+                .iter()
+                .filter(|rw| rw.starts_with(p.as_str()))
+                .min()
+                .map(String::as_str)
+                == Some(hit_value)
+        }
+        _ => true,
+    }
+}
