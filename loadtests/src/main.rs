@@ -4,6 +4,10 @@
 //! binary next to this one, on a temporary data directory and loopback
 //! ports), drives the REST API with concurrent clients for a fixed time,
 //! prints throughput and latency percentiles, and stops everything.
+//!
+//! `rapport-loadtests contacts` imports a generated CSV (1,000,000 rows by
+//! default) with `rapport import contacts`, sampling the monolith's memory,
+//! then measures phone lookups and name-prefix searches over gRPC.
 
 use std::{
     io::{BufRead, BufReader},
@@ -15,6 +19,8 @@ use std::{
     },
     time::{Duration, Instant},
 };
+
+mod contacts;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -42,12 +48,29 @@ enum Scenario {
         #[arg(long)]
         rapport: Option<PathBuf>,
     },
+    /// CSV import, then gRPC phone lookup and name search, on the monolith.
+    Contacts {
+        /// Rows in the generated CSV.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Seconds per query phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent gRPC clients.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// The `rapport` binary (default: next to this executable).
+        #[arg(long)]
+        rapport: Option<PathBuf>,
+    },
 }
 
 /// The monolith under test; killed on drop.
 struct Monolith {
     child: Child,
     http: String,
+    /// gRPC address of each service, from `rapport run`'s output.
+    grpc: std::collections::HashMap<String, String>,
     _dir: tempfile::TempDir,
     token: String,
 }
@@ -78,8 +101,16 @@ fn start(binary: &PathBuf) -> anyhow::Result<Monolith> {
         .with_context(|| format!("start {}", binary.display()))?;
     let stdout = child.stdout.take().context("stdout")?;
     let mut http = None;
+    let mut grpc = std::collections::HashMap::new();
     for line in BufReader::new(stdout).lines() {
         let line = line?;
+        if let Some(rest) = line.strip_prefix("gRPC services: ") {
+            for pair in rest.split_whitespace() {
+                if let Some((k, v)) = pair.split_once('=') {
+                    grpc.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
         if let Some(rest) = line.strip_prefix("Rapport is ready. REST API: ") {
             http = rest.split_whitespace().next().map(str::to_owned);
             break;
@@ -104,6 +135,7 @@ fn start(binary: &PathBuf) -> anyhow::Result<Monolith> {
     Ok(Monolith {
         child,
         http,
+        grpc,
         _dir: dir,
         token: String::from_utf8(out.stdout)?.trim().to_owned(),
     })
@@ -249,5 +281,11 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
             rapport,
         } => slice(seconds, concurrency, rapport).await,
+        Scenario::Contacts {
+            rows,
+            seconds,
+            concurrency,
+            rapport,
+        } => contacts::contacts(rows, seconds, concurrency, rapport).await,
     }
 }

@@ -509,6 +509,7 @@ def check_config_file(objs: list[dict[str, Any]], mode: str) -> list[str]:
         "peers": {"contacts", "deals", "tasks", "comms", "analytics"},
         "auth": {"dev_token_key_file", "oidc_issuer"},
         "outbox": {"relay_enabled", "poll_interval_ms"},
+        "contacts": {"default_phone_region"},
     }
     problems = []
     for cm in by_kind(objs, "ConfigMap"):

@@ -1114,3 +1114,59 @@ async fn rapport_import_contacts_shows_progress_and_a_summary() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn an_upload_that_breaks_off_never_counts_as_a_complete_file() {
+    use tokio::io::AsyncWriteExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let app = Monolith::start(dir.path(), &[]);
+    let api = Api::new(&app, "acme", "alice");
+    let created = api.post("/v1/imports", json!({})).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+
+    // Half a file in a chunked body, then the connection drops.
+    let addr = app.http.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let chunk = "given_name,email\nAnna,anna@cut.example\nBernd,bernd@cut.example\n";
+    let head = format!(
+        "PUT /v1/imports/{id}/data HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\n\
+         content-type: text/csv\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n",
+        api.token,
+        chunk.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.flush().await.unwrap();
+    crate::harness::eventually(
+        "the first chunk to arrive",
+        std::time::Duration::from_secs(10),
+        || async {
+            let now = api.get(&format!("/v1/imports/{id}")).await;
+            (now.body["state"] != "pending").then_some(())
+        },
+    )
+    .await;
+    drop(conn);
+
+    // The gateway resets the gRPC stream instead of half-closing it, so
+    // the service never takes the half file as complete: the import ends
+    // failed, with the rows it counted kept.
+    let now = crate::harness::eventually(
+        "the broken-off import to be marked failed",
+        std::time::Duration::from_secs(30),
+        || async {
+            let now = api.get(&format!("/v1/imports/{id}")).await;
+            (now.body["state"] != "running").then_some(now)
+        },
+    )
+    .await;
+    assert_eq!(now.body["state"], "failed", "{}", now.text);
+    assert!(
+        now.body["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("interrupted")),
+        "{}",
+        now.text
+    );
+}

@@ -20,6 +20,8 @@ pub(crate) struct Monolith {
     pub(crate) http: String,
     /// Kafka bootstrap address of the embedded broker.
     pub(crate) kafka: String,
+    /// gRPC URL of each service (`contacts` -> `http://127.0.0.1:...`).
+    pub(crate) grpc: std::collections::HashMap<String, String>,
     data_dir: PathBuf,
     client: reqwest::Client,
 }
@@ -61,9 +63,17 @@ impl Monolith {
             }
         });
         let started = Instant::now();
+        let mut grpc = std::collections::HashMap::new();
         loop {
             let left = START_DEADLINE.saturating_sub(started.elapsed());
             match rx.recv_timeout(left) {
+                Ok(line) if line.starts_with("gRPC services: ") => {
+                    for pair in line["gRPC services: ".len()..].split_whitespace() {
+                        if let Some((k, v)) = pair.split_once('=') {
+                            grpc.insert(k.to_owned(), v.to_owned());
+                        }
+                    }
+                }
                 Ok(line) if line.starts_with("Rapport is ready") => {
                     let field = |name: &str| {
                         line.split(name)
@@ -76,6 +86,7 @@ impl Monolith {
                         child,
                         http: field("REST API: "),
                         kafka: field("Kafka: "),
+                        grpc,
                         data_dir: data_dir.to_owned(),
                         client: reqwest::Client::new(),
                     };

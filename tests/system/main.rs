@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod cli;
+mod contact_lifecycle;
 mod contacts_rest;
 mod durability;
 mod events;

@@ -140,6 +140,12 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         running.push(module.name(), shutdown, started);
     }
 
+    // For grpcurl and load tests against one service of the monolith.
+    let grpc: Vec<String> = ["contacts", "deals", "tasks", "comms", "analytics"]
+        .iter()
+        .filter_map(|s| directory.url(s).map(|u| format!("{s}={u}")))
+        .collect();
+    println!("gRPC services: {}", grpc.join(" "));
     println!(
         "Rapport is ready. REST API: http://{http_addr}  Kafka: {kafka_addr}  Data: {}",
         data_dir.display()

@@ -62,8 +62,14 @@ pub async fn run_relay(
             }
             measured = Some(tokio::time::Instant::now());
         }
+        // A round in flight is abandoned on shutdown: its events stay in the
+        // outbox and are published again after a restart (consumers ignore
+        // the repeats), so stopping never waits for broker timeouts.
         let published = if cfg.relay_enabled {
-            publish_round(service, outbox.as_ref(), &producer, &metrics).await
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = publish_round(service, outbox.as_ref(), &producer, &metrics) => r,
+            }
         } else {
             Ok(0)
         };

@@ -208,11 +208,13 @@ lifecycle:
       "log_format" .Values.telemetry.logFormat -}}
 {{- $auth := dict "dev_token_key_file" nil "oidc_issuer" (.Values.config.auth.oidcIssuer | default nil) -}}
 {{- $outbox := dict "relay_enabled" .Values.config.outbox.relayEnabled "poll_interval_ms" (int .Values.config.outbox.pollIntervalMs) -}}
+{{- $contacts := dict "default_phone_region" .Values.config.contacts.defaultPhoneRegion -}}
 {{- $cfg := dict
       "shutdown_grace_seconds" (int .Values.config.shutdownGraceSeconds)
       "telemetry" $telemetry
       "auth" $auth
-      "outbox" $outbox -}}
+      "outbox" $outbox
+      "contacts" $contacts -}}
 {{- if eq .Values.mode "distributed" -}}
 {{- $_ := set $cfg "listen_addr" (printf "0.0.0.0:%d" (int .Values.ports.grpc)) -}}
 {{- $_ := set $cfg "metrics_addr" (printf "0.0.0.0:%d" (int .Values.ports.metrics)) -}}

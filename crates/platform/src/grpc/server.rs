@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
@@ -95,10 +95,18 @@ impl GrpcServer {
             }
         };
         tracing::info!(service = self.service, addr = %self.local_addr(), "gRPC server listening");
+        // tonic applies its TCP_NODELAY default only to listeners it binds
+        // itself; without it small responses wait for delayed ACKs (40 ms).
+        let incoming = TcpListenerStream::new(self.listener).map(|conn| {
+            if let Ok(stream) = &conn {
+                let _ = stream.set_nodelay(true);
+            }
+            conn
+        });
         tonic::transport::Server::builder()
             .layer(RpcLayer::new(self.service, metrics))
             .add_routes(routes)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), draining)
+            .serve_with_incoming_shutdown(incoming, draining)
             .await?;
         Ok(())
     }

@@ -648,14 +648,42 @@ impl ContactsService for ContactsGrpc {
             None => return Err(status(invalid("import_id", "the stream was empty"))),
         };
         let import_id = id("import_id", &first.import_id)?;
+        // The file is complete only when a message says `last`; a stream
+        // that just ends (a caller that went away) fails the import.
+        let complete = Arc::new(std::sync::atomic::AtomicBool::new(first.last));
+        let seen = complete.clone();
+        let rest = stream
+            .take_while(move |m| {
+                let more = !seen.load(std::sync::atomic::Ordering::Relaxed);
+                if let Ok(m) = m
+                    && m.last
+                {
+                    seen.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                futures::future::ready(more)
+            })
+            .map(|m| m.map(|m| m.data));
+        let end = futures::stream::once(async move {
+            if complete.load(std::sync::atomic::Ordering::Relaxed) {
+                Ok(Vec::new())
+            } else {
+                Err(Status::cancelled(
+                    "the upload ended before its final message (last = true)",
+                ))
+            }
+        });
         let chunks = futures::stream::once(async move { Ok::<_, Status>(first.data) })
-            .chain(stream.map(|m| m.map(|m| m.data)))
+            .chain(rest)
+            .chain(end)
             .filter(|c| futures::future::ready(!matches!(c, Ok(d) if d.is_empty())))
             .boxed();
-        let job = self
-            .0
-            .run_import(&p, &import_id, chunks)
+        // The import runs on its own task: if the caller goes away, the
+        // stream ends in an error and the import is recorded as failed
+        // instead of being dropped mid-way with its state `running`.
+        let api = self.0.clone();
+        let job = tokio::spawn(async move { api.run_import(&p, &import_id, chunks).await })
             .await
+            .map_err(|e| Status::internal(format!("import task: {e}")))?
             .map_err(status)?;
         Ok(Response::new(import_to_pb(&job)))
     }

@@ -37,7 +37,7 @@ use crate::{
 };
 
 /// Rows per committed batch.
-const BATCH_ROWS: usize = 1000;
+const BATCH_ROWS: usize = 10_000;
 /// Chunks buffered between the network and the parser.
 const CHUNKS_IN_FLIGHT: usize = 16;
 /// Longest accepted row (bytes), so one broken quote cannot eat memory.
@@ -313,6 +313,90 @@ fn overlay(target: &mut Fields, row: &Fields) {
     }
 }
 
+/// A batch after the CPU-only step (parsing fields, validation, hashing),
+/// which runs while the previous batch is written.
+struct Validated {
+    /// Data rows in the batch.
+    rows: u64,
+    /// Valid rows: number, content hash, normalised fields.
+    valid: Vec<(u64, String, Fields)>,
+    /// Refused rows.
+    errors: Vec<ImportRowError>,
+}
+
+/// What validation of a batch needs; shared with the blocking pool.
+struct RowRules {
+    targets: Vec<Option<String>>,
+    header_key: String,
+    region: Region,
+    defs: Vec<CustomFieldDef>,
+    owner: String,
+}
+
+fn validate_batch(rows: &[Row], rules: &RowRules) -> Validated {
+    let mut valid = Vec::with_capacity(rows.len());
+    let mut errors = Vec::new();
+    for (row, parsed) in rows {
+        let mut fail = |field: &str, message: String| {
+            errors.push(ImportRowError {
+                row: *row,
+                field: field.into(),
+                message,
+            })
+        };
+        let values = match parsed {
+            Ok(v) => v,
+            Err(why) => {
+                fail("", why.clone());
+                continue;
+            }
+        };
+        let mut fields = match row_fields(&rules.targets, values, &rules.defs) {
+            Ok(f) => f,
+            Err((field, why)) => {
+                fail(&field, why);
+                continue;
+            }
+        };
+        if fields.owner.is_empty() {
+            fields.owner.clone_from(&rules.owner);
+        }
+        let violations = fields.normalize(WriteRules {
+            kind: Kind::Person,
+            region: rules.region,
+            custom_fields: &rules.defs,
+            previous: None,
+        });
+        if let Some(first) = violations.first() {
+            let message = violations
+                .iter()
+                .map(|v| format!("{}: {}", v.field, v.description))
+                .collect::<Vec<_>>()
+                .join("; ");
+            fail(first.field.trim_start_matches("contact."), message);
+            continue;
+        }
+        let mut h = Sha256::new();
+        h.update(rules.header_key.as_bytes());
+        for v in values {
+            h.update([0x1e]);
+            h.update(v.as_bytes());
+        }
+        let hash = h
+            .finalize()
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        valid.push((*row, hash, fields));
+    }
+    Validated {
+        rows: rows.len() as u64,
+        valid,
+        errors,
+    }
+}
+
 /// What one batch did.
 #[derive(Default)]
 struct BatchOutcome {
@@ -493,16 +577,37 @@ impl ContactsApi {
                 "no column maps to a contact field (header: {header:?})"
             ));
         }
-        let header_key = header.join("\u{1f}");
-        while let Some(rows) = rows_rx.recv().await {
+        let rules = Arc::new(RowRules {
+            targets,
+            header_key: header.join("\u{1f}"),
+            region,
+            defs,
+            owner: p.user.to_string(),
+        });
+        // Validation of the next batch overlaps the write of this one.
+        let (valid_tx, mut valid_rx) = mpsc::channel::<Validated>(1);
+        let validator = tokio::spawn(async move {
+            while let Some(rows) = rows_rx.recv().await {
+                let rules = rules.clone();
+                let Ok(batch) =
+                    tokio::task::spawn_blocking(move || validate_batch(&rows, &rules)).await
+                else {
+                    return;
+                };
+                if valid_tx.send(batch).await.is_err() {
+                    return;
+                }
+            }
+        });
+        while let Some(batch) = valid_rx.recv().await {
             let mut attempt = 0;
             loop {
                 let mut outcome = self
-                    .import_batch(p, job, &rows, &targets, &header_key, region, &defs)
+                    .import_batch(p, job, &batch)
                     .await
                     .map_err(|e| e.to_string())?;
                 let mut next = job.clone();
-                next.rows_processed += rows.len() as u64;
+                next.rows_processed += batch.rows;
                 next.rows_created += outcome.created;
                 next.rows_updated += outcome.updated;
                 next.rows_skipped += outcome.skipped;
@@ -522,86 +627,26 @@ impl ContactsApi {
                 }
             }
         }
+        validator.await.map_err(|e| format!("validation: {e}"))?;
         parser.await.map_err(|e| format!("parser: {e}"))?;
         feeder.await.map_err(|e| format!("upload: {e}"))??;
         job.bytes_processed = bytes.load(Ordering::Relaxed);
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn import_batch(
         &self,
         p: &Principal,
         job: &ImportJob,
-        rows: &[Row],
-        targets: &[Option<String>],
-        header_key: &str,
-        region: Region,
-        defs: &[CustomFieldDef],
+        batch: &Validated,
     ) -> Result<BatchOutcome, ContactError> {
-        let mut out = BatchOutcome::default();
+        let mut out = BatchOutcome {
+            failed: batch.errors.len() as u64,
+            ..Default::default()
+        };
+        out.changes.import_errors = batch.errors.clone();
         let policy = job.options.on_duplicate;
-        // 1. Parse and validate each row.
-        let mut valid: Vec<(u64, String, Fields)> = Vec::new();
-        for (row, parsed) in rows {
-            let fail = |out: &mut BatchOutcome, field: &str, message: String| {
-                out.failed += 1;
-                out.changes.import_errors.push(ImportRowError {
-                    row: *row,
-                    field: field.into(),
-                    message,
-                });
-            };
-            let values = match parsed {
-                Ok(v) => v,
-                Err(why) => {
-                    fail(&mut out, "", why.clone());
-                    continue;
-                }
-            };
-            let mut fields = match row_fields(targets, values, defs) {
-                Ok(f) => f,
-                Err((field, why)) => {
-                    fail(&mut out, &field, why);
-                    continue;
-                }
-            };
-            if fields.owner.is_empty() {
-                fields.owner = p.user.to_string();
-            }
-            let violations = fields.normalize(WriteRules {
-                kind: Kind::Person,
-                region,
-                custom_fields: defs,
-                previous: None,
-            });
-            if let Some(first) = violations.first() {
-                let message = violations
-                    .iter()
-                    .map(|v| format!("{}: {}", v.field, v.description))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                fail(
-                    &mut out,
-                    first.field.trim_start_matches("contact."),
-                    message,
-                );
-                continue;
-            }
-            let mut h = Sha256::new();
-            h.update(header_key.as_bytes());
-            for v in values {
-                h.update([0x1e]);
-                h.update(v.as_bytes());
-            }
-            let hash = h
-                .finalize()
-                .iter()
-                .take(16)
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>();
-            valid.push((*row, hash, fields));
-        }
+        let valid = &batch.valid;
         // 2. Rows already imported by an earlier run of the same file.
         let hashes: Vec<String> = valid.iter().map(|(_, h, _)| h.clone()).collect();
         let done: std::collections::HashSet<String> = self
@@ -654,6 +699,7 @@ impl ContactsApi {
         let mut pending_index: HashMap<RecordId, usize> = HashMap::new();
         let now = Utc::now();
         for (_row, hash, fields) in valid {
+            let (hash, fields) = (hash.clone(), fields.clone());
             if done.contains(&hash) {
                 out.skipped += 1;
                 continue;
@@ -681,9 +727,14 @@ impl ContactsApi {
                         }
                     };
                     let record = &mut pending[slot].0;
+                    let before = record.data.fields.clone();
                     overlay(&mut record.data.fields, &fields);
-                    record.data.import_hashes.push(hash);
-                    out.updated += 1;
+                    // The same row again changes nothing: a skip, not an update.
+                    if record.data.fields == before {
+                        out.skipped += 1;
+                    } else {
+                        out.updated += 1;
+                    }
                 }
                 _ => {
                     let record = Record {
@@ -697,7 +748,16 @@ impl ContactsApi {
                             created_by: p.user.to_string(),
                             update_time: now,
                             updated_by: p.user.to_string(),
-                            import_hashes: vec![hash],
+                            // Rows with an e-mail, phone or external id are
+                            // found again by it on a re-run; the content hash
+                            // (a random-order index entry, costly at millions
+                            // of rows) is kept only for rows without one, or
+                            // when duplicates are created on purpose.
+                            import_hashes: if keys.is_empty() || policy == DuplicatePolicy::Create {
+                                vec![hash]
+                            } else {
+                                Vec::new()
+                            },
                         },
                     };
                     if policy != DuplicatePolicy::Create {
@@ -726,14 +786,15 @@ impl ContactsApi {
                 Some(prev) => {
                     let changed =
                         crate::domain::changed_fields(Kind::Person, prev.fields(), record.fields());
+                    if changed.is_empty() {
+                        continue;
+                    }
                     record.data.version += 1;
                     record.data.update_time = now;
                     record.data.updated_by = p.user.to_string();
-                    if !changed.is_empty() {
-                        out.changes
-                            .events
-                            .push(events::updated(p, &record, changed));
-                    }
+                    out.changes
+                        .events
+                        .push(events::updated(p, &record, changed));
                     out.changes.puts.push(Put {
                         record,
                         previous: Some(prev),

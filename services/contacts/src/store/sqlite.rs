@@ -89,12 +89,6 @@ async fn apply(
         }
     }
 
-    let insert_record = tx
-        .prepare(
-            "INSERT INTO records (tenant_id, id, kind, version, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .await
-        .map_err(err)?;
     let update_record = tx
         .prepare("UPDATE records SET version = ?3, doc = ?4 WHERE tenant_id = ?1 AND id = ?2 AND version = ?5")
         .await
@@ -103,14 +97,13 @@ async fn apply(
         .prepare("DELETE FROM records WHERE tenant_id = ?1 AND id = ?2 AND version = ?3")
         .await
         .map_err(err)?;
-    let insert_entry = tx
-        .prepare("INSERT OR IGNORE INTO record_index (tenant_id, kind, attr, value, id) VALUES (?1, ?2, ?3, ?4, ?5)")
-        .await
-        .map_err(err)?;
     let delete_entry = tx
         .prepare("DELETE FROM record_index WHERE tenant_id = ?1 AND kind = ?2 AND attr = ?3 AND value = ?4 AND id = ?5")
         .await
         .map_err(err)?;
+    let text = |s: &str| libsql::Value::Text(s.to_owned());
+    let mut new_records = Vec::new();
+    let mut new_entries = Vec::new();
 
     for put in &cs.puts {
         let r = &put.record;
@@ -119,17 +112,13 @@ async fn apply(
         let doc = encode(r)?;
         let old_entries = match &put.previous {
             None => {
-                insert_record
-                    .execute(libsql::params![
-                        t,
-                        id.as_str(),
-                        kind,
-                        r.data.version as i64,
-                        doc
-                    ])
-                    .await
-                    .map_err(err)?;
-                insert_record.reset();
+                new_records.push(vec![
+                    text(t),
+                    text(&id),
+                    text(kind),
+                    libsql::Value::Integer(r.data.version as i64),
+                    libsql::Value::Text(doc),
+                ]);
                 Vec::new()
             }
             Some(prev) => {
@@ -150,20 +139,22 @@ async fn apply(
                 index_entries(prev)
             }
         };
-        let new_entries = index_entries(r);
-        for e in old_entries.iter().filter(|e| !new_entries.contains(e)) {
+        let entries = index_entries(r);
+        for e in old_entries.iter().filter(|e| !entries.contains(e)) {
             delete_entry
                 .execute([t, kind, e.attr.as_str(), e.value.as_str(), id.as_str()])
                 .await
                 .map_err(err)?;
             delete_entry.reset();
         }
-        for e in new_entries.iter().filter(|e| !old_entries.contains(e)) {
-            insert_entry
-                .execute([t, kind, e.attr.as_str(), e.value.as_str(), id.as_str()])
-                .await
-                .map_err(err)?;
-            insert_entry.reset();
+        for e in entries.into_iter().filter(|e| !old_entries.contains(e)) {
+            new_entries.push(vec![
+                text(t),
+                text(kind),
+                libsql::Value::Text(e.attr),
+                libsql::Value::Text(e.value),
+                text(&id),
+            ]);
         }
     }
     for prev in &cs.deletes {
@@ -185,25 +176,43 @@ async fn apply(
             delete_entry.reset();
         }
     }
-    if !cs.events.is_empty() {
-        let insert_event = tx
-            .prepare("INSERT INTO outbox (event_id, topic, key, payload, headers) VALUES (?1, ?2, ?3, ?4, ?5)")
-            .await
-            .map_err(err)?;
-        for m in &cs.events {
-            insert_event
-                .execute(libsql::params![
-                    m.event_id.as_str(),
-                    m.topic.as_str(),
-                    m.key.as_str(),
-                    m.payload.clone(),
-                    rapport_store::outbox::encode_headers(&m.headers),
-                ])
-                .await
-                .map_err(err)?;
-            insert_event.reset();
-        }
-    }
+    insert_rows(
+        tx,
+        "INSERT INTO records (tenant_id, id, kind, version, doc)",
+        5,
+        new_records,
+    )
+    .await
+    .map_err(err)?;
+    insert_rows(
+        tx,
+        "INSERT OR IGNORE INTO record_index (tenant_id, kind, attr, value, id)",
+        5,
+        new_entries,
+    )
+    .await
+    .map_err(err)?;
+    let events = cs
+        .events
+        .iter()
+        .map(|m| {
+            vec![
+                text(&m.event_id),
+                text(&m.topic),
+                text(&m.key),
+                libsql::Value::Blob(m.payload.clone()),
+                libsql::Value::Text(rapport_store::outbox::encode_headers(&m.headers)),
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO outbox (event_id, topic, key, payload, headers)",
+        5,
+        events,
+    )
+    .await
+    .map_err(err)?;
     for a in &cs.erasures {
         tx.execute(
             "INSERT INTO erasures (tenant_id, id, record_id, erased_by, erase_time, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -234,6 +243,38 @@ async fn apply(
         )
         .await
         .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Rows per multi-row INSERT: one statement execution per 100 rows instead
+/// of one per row (bulk imports write about ten rows per contact).
+const ROWS_PER_INSERT: usize = 100;
+
+/// Inserts `rows` (each `width` values) with multi-row INSERT statements.
+async fn insert_rows(
+    tx: &libsql::Connection,
+    head: &str,
+    width: usize,
+    rows: Vec<Vec<libsql::Value>>,
+) -> Result<(), libsql::Error> {
+    let sql = |n: usize| {
+        let row = format!("({})", vec!["?"; width].join(", "));
+        format!("{head} VALUES {}", vec![row; n].join(", "))
+    };
+    let mut full: Option<libsql::Statement> = None;
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let params: Vec<libsql::Value> = chunk.iter().flatten().cloned().collect();
+        if chunk.len() < ROWS_PER_INSERT {
+            tx.execute(&sql(chunk.len()), params).await?;
+            continue;
+        }
+        let stmt = match &full {
+            Some(stmt) => stmt,
+            None => full.insert(tx.prepare(&sql(ROWS_PER_INSERT)).await?),
+        };
+        stmt.execute(params).await?;
+        stmt.reset();
     }
     Ok(())
 }
@@ -361,20 +402,28 @@ impl ContactStore for SqliteContactStore {
         attr: &str,
         values: &[String],
     ) -> Result<Vec<Hit>, StoreError> {
+        // One statement per 500 values (`value IN (...)`): SQLite probes the
+        // index for each, without a statement round trip per value.
+        const PER_STATEMENT: usize = 500;
         let conn = self.db.conn().await;
-        let stmt = conn
-            .prepare("SELECT value, id FROM record_index WHERE tenant_id = ?1 AND kind = ?2 AND attr = ?3 AND value = ?4")
-            .await?;
         let mut out = Vec::new();
-        for value in values {
-            let mut rows = stmt
-                .query([tenant.as_str(), kind.as_str(), attr, value.as_str()])
-                .await?;
+        for chunk in values.chunks(PER_STATEMENT) {
+            let sql = format!(
+                "SELECT value, id FROM record_index WHERE tenant_id = ?1 AND kind = ?2 AND attr = ?3 AND value IN ({})",
+                (0..chunk.len())
+                    .map(|i| format!("?{}", i + 4))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let params: Vec<libsql::Value> = [tenant.as_str(), kind.as_str(), attr]
+                .into_iter()
+                .chain(chunk.iter().map(String::as_str))
+                .map(|v| libsql::Value::Text(v.to_owned()))
+                .collect();
+            let mut rows = conn.query(&sql, params).await?;
             while let Some(row) = rows.next().await? {
                 out.push(hit(&row)?);
             }
-            drop(rows);
-            stmt.reset();
         }
         Ok(out)
     }

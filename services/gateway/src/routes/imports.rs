@@ -251,6 +251,7 @@ fn upload_messages(
         id: Some(import_id),
         broke: Some(Box::new(broke)),
         stalled: false,
+        done: false,
     }
 }
 
@@ -260,9 +261,10 @@ struct UploadMessages {
     /// Until the first message is sent.
     id: Option<String>,
     broke: Option<Box<dyn FnOnce(String) + Send>>,
-    /// The body failed: pending for ever (ending the stream would
-    /// half-close the call and the service would take the file as complete).
+    /// The body failed: pending for ever (the call is cancelled instead).
     stalled: bool,
+    /// The final message (`last`) was sent.
+    done: bool,
 }
 
 impl futures::Stream for UploadMessages {
@@ -276,6 +278,9 @@ impl futures::Stream for UploadMessages {
         if self.stalled {
             return Poll::Pending;
         }
+        if self.done {
+            return Poll::Ready(None);
+        }
         loop {
             match futures::ready!(self.body.poll_next_unpin(cx)) {
                 Some(Ok(chunk)) if chunk.is_empty() => continue,
@@ -283,6 +288,7 @@ impl futures::Stream for UploadMessages {
                     return Poll::Ready(Some(UploadImportDataRequest {
                         import_id: self.id.take().unwrap_or_default(),
                         data: chunk.to_vec(),
+                        last: false,
                     }));
                 }
                 Some(Err(e)) => {
@@ -292,10 +298,14 @@ impl futures::Stream for UploadMessages {
                     }
                     return Poll::Pending;
                 }
+                // The body ended normally: say so, so the service can tell
+                // a complete file from a stream cut short.
                 None => {
-                    return Poll::Ready(self.id.take().map(|import_id| UploadImportDataRequest {
-                        import_id,
+                    self.done = true;
+                    return Poll::Ready(Some(UploadImportDataRequest {
+                        import_id: self.id.take().unwrap_or_default(),
                         data: Vec::new(),
+                        last: true,
                     }));
                 }
             }
@@ -375,10 +385,13 @@ mod tests {
             Ok(bytes_of("1,2\n")),
         ]));
         let msgs: Vec<_> = upload_messages(body, "imp".into(), |_| {}).collect().await;
-        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs.len(), 3);
         assert_eq!(msgs[0].import_id, "imp");
         assert_eq!(msgs[0].data, b"a,b\n");
         assert_eq!(msgs[1].import_id, "");
+        // The end of the body is said explicitly.
+        assert!(!msgs[0].last && !msgs[1].last);
+        assert!(msgs[2].last && msgs[2].data.is_empty());
     }
 
     #[tokio::test]
@@ -389,6 +402,7 @@ mod tests {
         assert_eq!(msgs.len(), 1);
         assert_eq!(msgs[0].import_id, "imp");
         assert!(msgs[0].data.is_empty());
+        assert!(msgs[0].last);
     }
 
     #[tokio::test]
