@@ -2,9 +2,13 @@
 //!
 //! Configuration, telemetry, the gRPC server bootstrap and peer channels,
 //! Kafka producer and consumers, the outbox relay, identity and the error
-//! mapping. Services use these and never each other.
+//! mapping; and what every service holding records of people shares:
+//! following merges and erasures of people ([`contact_changes`]) and the
+//! data-protection export ([`personal_data`]). Services use these and never
+//! each other.
 
 pub mod config;
+pub mod contact_changes;
 pub mod error;
 pub mod events;
 pub mod grpc;
@@ -12,6 +16,7 @@ pub mod identity;
 pub mod kafka;
 pub mod metrics;
 pub mod outbox_relay;
+pub mod personal_data;
 pub mod proto_time;
 pub mod service;
 pub mod telemetry;

@@ -228,6 +228,30 @@ impl ServiceContext {
         Ok((signal, task))
     }
 
+    /// Consumes `topics` in consumer group `group` with `handler` until
+    /// shutdown, in a task of its own; a failure of the consumer ends the
+    /// task with an error that starts with `name` (e.g. `deals contacts
+    /// consumer`).
+    pub fn spawn_consumer(
+        &self,
+        name: &str,
+        group: &'static str,
+        topics: &'static [&'static str],
+        handler: Arc<dyn crate::kafka::EventHandler>,
+    ) -> tokio::task::JoinHandle<Result<(), String>> {
+        let (kafka, metrics, shutdown) = (
+            self.config.kafka.clone(),
+            self.metrics.clone(),
+            self.shutdown.clone(),
+        );
+        let name = name.to_owned();
+        tokio::spawn(async move {
+            crate::kafka::run_consumer(&kafka, group, topics, handler, metrics, shutdown)
+                .await
+                .map_err(|e| format!("{name}: {e}"))
+        })
+    }
+
     /// A channel to `peer` resolved when first used: for peers that start
     /// after this service (the contacts service gathering personal data).
     pub fn late_peer(&self, peer: &'static str) -> LatePeer {

@@ -13,7 +13,10 @@ pub mod store;
 
 use std::sync::Arc;
 
-use rapport_platform::{ServiceContext, StartError, Started, events::topics, kafka};
+use rapport_platform::{
+    ServiceContext, StartError, Started,
+    contact_changes::{self, ContactChangeHandler},
+};
 use rapport_proto::{
     common::v1::personal_data_service_server::PersonalDataServiceServer,
     comms::v1::comms_service_server::CommsServiceServer,
@@ -40,27 +43,8 @@ pub async fn start(ctx: &ServiceContext) -> Result<Started, StartError> {
         })?;
     let contacts = ContactsServiceClient::new(ctx.peer(SERVICE, "contacts")?);
     let (signal, relay) = ctx.spawn_outbox_relay(SERVICE, store.outbox())?;
-    let handler = Arc::new(events::contacts::ContactEventHandler::new(
-        store.clone(),
-        signal.clone(),
-    ));
-    let (kafka, metrics, shutdown) = (
-        ctx.config.kafka.clone(),
-        ctx.metrics.clone(),
-        ctx.shutdown.clone(),
-    );
-    let consumer = tokio::spawn(async move {
-        kafka::run_consumer(
-            &kafka,
-            CONSUMER_GROUP,
-            &[topics::CONTACTS],
-            handler,
-            metrics,
-            shutdown,
-        )
-        .await
-        .map_err(|e| format!("comms contacts consumer: {e}"))
-    });
+    let handler = ContactChangeHandler::new(store.clone()).waking(signal.clone());
+    let consumer = contact_changes::spawn_consumer(ctx, SERVICE, CONSUMER_GROUP, handler);
     let personal_data = api::PersonalDataApi::new(store.clone());
     let api = api::CommsApi::new(store, contacts, signal);
     let routes = tonic::service::Routes::new(CommsServiceServer::new(api))
@@ -81,4 +65,77 @@ pub async fn migrate(ctx: &ServiceContext) -> Result<(), StartError> {
             service: SERVICE,
             source,
         })
+}
+
+/// The contacts consumer's handler, over this service's store.
+#[cfg(test)]
+mod tests {
+    use chrono::{SubsecRound, Utc};
+    use rapport_platform::{
+        contact_changes::consumed_event,
+        identity::{TenantId, UserId},
+        kafka::EventHandler,
+        outbox_relay::OutboxSignal,
+    };
+    use rapport_proto::events::v1::ContactErased;
+    use rapport_store::OutboxMessage;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::{
+        domain::{Channel, Direction, InteractionDraft, PageSize},
+        store::{InteractionStore, SqliteInteractionStore},
+    };
+
+    #[tokio::test]
+    async fn erases_once_and_only_in_the_event_tenant() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            SqliteInteractionStore::open(&dir.path().join("comms.db"))
+                .await
+                .unwrap(),
+        );
+        let ada = Uuid::now_v7();
+        for tenant in ["acme", "globex"] {
+            let now = Utc::now().trunc_subsecs(3);
+            let i = InteractionDraft {
+                contact_id: ada.to_string(),
+                channel: Some(Channel::Note),
+                direction: Some(Direction::Internal),
+                occurred_at: Some(now),
+                summary: "Prefers calls after 5pm".into(),
+            }
+            .validate(
+                TenantId::parse(tenant).unwrap(),
+                UserId::parse("alice").unwrap(),
+                now,
+            )
+            .unwrap();
+            let event = OutboxMessage {
+                event_id: Uuid::now_v7().to_string(),
+                topic: "rapport.interactions.v1".into(),
+                key: "k".into(),
+                payload: vec![1],
+                headers: vec![],
+            };
+            store.create(&i, &event).await.unwrap();
+        }
+        let signal = OutboxSignal::default();
+        let handler = ContactChangeHandler::new(store.clone()).waking(signal);
+        let erased = ContactErased {
+            contact_id: ada.to_string(),
+            erasure_id: "audit-1".into(),
+        };
+        let event = consumed_event("acme", &erased);
+        handler.handle(&event).await.unwrap();
+        let backlog = store.outbox().backlog().await.unwrap();
+        handler.handle(&event).await.unwrap();
+        assert_eq!(store.outbox().backlog().await.unwrap(), backlog);
+        let size = PageSize::parse(10).unwrap();
+        for (tenant, left) in [("acme", 0), ("globex", 1)] {
+            let tenant = TenantId::parse(tenant).unwrap();
+            let page = store.timeline(&tenant, ada, size, None).await.unwrap();
+            assert_eq!(page.interactions.len(), left, "{tenant}");
+        }
+    }
 }

@@ -13,7 +13,10 @@ pub mod store;
 
 use std::sync::Arc;
 
-use rapport_platform::{ServiceContext, StartError, Started, events::topics, kafka};
+use rapport_platform::{
+    ServiceContext, StartError, Started,
+    contact_changes::{self, ContactChangeHandler},
+};
 use rapport_proto::{
     common::v1::personal_data_service_server::PersonalDataServiceServer,
     tasks::v1::tasks_service_server::TasksServiceServer,
@@ -38,24 +41,8 @@ pub async fn start(ctx: &ServiceContext) -> Result<Started, StartError> {
             source,
         })?;
     let (signal, relay) = ctx.spawn_outbox_relay(SERVICE, store.outbox())?;
-    let handler = Arc::new(events::contacts::ContactEventHandler::new(store.clone()));
-    let (kafka, metrics, shutdown) = (
-        ctx.config.kafka.clone(),
-        ctx.metrics.clone(),
-        ctx.shutdown.clone(),
-    );
-    let consumer = tokio::spawn(async move {
-        kafka::run_consumer(
-            &kafka,
-            CONSUMER_GROUP,
-            &[topics::CONTACTS],
-            handler,
-            metrics,
-            shutdown,
-        )
-        .await
-        .map_err(|e| format!("tasks contacts consumer: {e}"))
-    });
+    let handler = ContactChangeHandler::new(store.clone());
+    let consumer = contact_changes::spawn_consumer(ctx, SERVICE, CONSUMER_GROUP, handler);
     let routes = tonic::service::Routes::new(TasksServiceServer::new(api::TasksApi::new(
         store.clone(),
         signal,
@@ -79,4 +66,79 @@ pub async fn migrate(ctx: &ServiceContext) -> Result<(), StartError> {
             service: SERVICE,
             source,
         })
+}
+
+/// The contacts consumer's handler, over this service's store.
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use rapport_platform::{
+        contact_changes::consumed_event,
+        identity::{TenantId, UserId},
+        kafka::EventHandler,
+    };
+    use rapport_proto::events::v1::ContactsMerged;
+    use rapport_store::OutboxMessage;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::{
+        domain::TaskDraft,
+        store::{SqliteTaskStore, TaskStore},
+    };
+
+    #[tokio::test]
+    async fn applies_merges_once_and_only_in_the_event_tenant() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            SqliteTaskStore::open(&dir.path().join("tasks.db"))
+                .await
+                .unwrap(),
+        );
+        let (survivor, dup) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut tasks = Vec::new();
+        for tenant in ["acme", "globex"] {
+            let d = TaskDraft {
+                title: "Call back".into(),
+                contact_id: dup.to_string(),
+                ..Default::default()
+            }
+            .validate(
+                TenantId::parse(tenant).unwrap(),
+                UserId::parse("carol").unwrap(),
+                Utc::now(),
+            )
+            .unwrap();
+            let event = OutboxMessage {
+                event_id: Uuid::now_v7().to_string(),
+                topic: "rapport.tasks.v1".into(),
+                key: "k".into(),
+                payload: vec![1],
+                headers: vec![],
+            };
+            store.create(&d, &event).await.unwrap();
+            tasks.push(d);
+        }
+        let handler = ContactChangeHandler::new(store.clone());
+        let merged = ContactsMerged {
+            survivor_id: survivor.to_string(),
+            merged_ids: vec![dup.to_string()],
+            object_type: "person".into(),
+        };
+        let event = consumed_event("acme", &merged);
+        handler.handle(&event).await.unwrap();
+        handler.handle(&event).await.unwrap();
+        let acme = store
+            .get(&tasks[0].tenant, tasks[0].id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((acme.contact_id, acme.version), (Some(survivor), 2));
+        let globex = store
+            .get(&tasks[1].tenant, tasks[1].id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(globex, tasks[1]);
+    }
 }

@@ -28,7 +28,7 @@ use crate::{
     store::InteractionStore,
 };
 
-const DOMAIN: &str = "comms.rapport";
+pub(super) const DOMAIN: &str = "comms.rapport";
 
 /// The gRPC API of the comms service.
 pub struct CommsApi {
@@ -64,12 +64,12 @@ impl CommsApi {
     }
 }
 
-pub(super) fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
+fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
     Principal::from_metadata(req.metadata())
         .map_err(|e| status(CommsError::Unauthenticated(e.to_string())))
 }
 
-pub(super) fn status(e: CommsError) -> Status {
+fn status(e: CommsError) -> Status {
     to_status(&e, DOMAIN)
 }
 

@@ -1,78 +1,67 @@
 //! `rapport.common.v1.PersonalDataService`: the interactions held about a
-//! person,
-//! for the contacts service's data-protection export.
+//! person, for the contacts service's data-protection export. The shared
+//! [`rapport_platform::personal_data`] service answers; this is the
+//! [`InteractionStore`] as its [`PersonalDataSource`].
 
-use std::sync::Arc;
-
-use rapport_platform::{error::FieldViolation, identity::Principal};
-use rapport_proto::common::v1::{
-    PersonalData, PersonalDataRequest, personal_data_service_server::PersonalDataService,
+use async_trait::async_trait;
+use rapport_platform::{
+    error::FieldViolation,
+    identity::TenantId,
+    personal_data::{self, PersonalDataSource},
 };
-use serde_json::json;
-use tonic::{Request, Response, Status};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::interactions::{principal, status};
+use super::interactions::DOMAIN;
 use crate::{SERVICE, domain::CommsError, store::InteractionStore};
 
 /// The personal-data export of the comms service.
-pub struct PersonalDataApi {
-    store: Arc<dyn InteractionStore>,
-}
+pub type PersonalDataApi = personal_data::PersonalDataApi<dyn InteractionStore>;
 
-impl PersonalDataApi {
-    /// An export over `store`.
-    pub fn new(store: Arc<dyn InteractionStore>) -> Self {
-        PersonalDataApi { store }
+#[async_trait]
+impl PersonalDataSource for dyn InteractionStore {
+    type Error = CommsError;
+    const SERVICE: &'static str = SERVICE;
+    const DOMAIN: &'static str = DOMAIN;
+    const SECTION: &'static str = "interactions";
+
+    fn invalid(violations: Vec<FieldViolation>) -> CommsError {
+        CommsError::Invalid(violations)
     }
-}
 
-#[tonic::async_trait]
-impl PersonalDataService for PersonalDataApi {
-    /// Every interaction with the contact in the caller's tenant. The contact
-    /// is not looked up: the contacts service is the caller, and a contact
-    /// without interactions (or of another tenant) simply has none.
-    #[tracing::instrument(skip_all, fields(tenant))]
-    async fn export_personal_data(
-        &self,
-        req: Request<PersonalDataRequest>,
-    ) -> Result<Response<PersonalData>, Status> {
-        let principal: Principal = principal(&req)?;
-        tracing::Span::current().record("tenant", principal.tenant.as_str());
-        let contact_id = Uuid::parse_str(req.get_ref().contact_id.trim()).map_err(|_| {
-            status(CommsError::Invalid(vec![FieldViolation::new(
-                "contact_id",
-                "required: a contact id",
-            )]))
-        })?;
-        let interactions = self
-            .store
-            .contact_history(&principal.tenant, contact_id)
-            .await
-            .map_err(|e| status(e.into()))?;
-        let document = json!({
-            "contact_id": contact_id,
-            "interactions": interactions.iter().map(|i| json!({
-                "id": i.id.to_string(),
-                "channel": i.channel.as_str(),
-                "direction": i.direction.as_str(),
-                "occurred_at": i.occurred_at.to_rfc3339(),
-                "summary": i.summary,
-                "create_time": i.create_time.to_rfc3339(),
-                "created_by": i.created_by.as_str(),
-            })).collect::<Vec<_>>(),
-        });
-        Ok(Response::new(PersonalData {
-            service: SERVICE.to_owned(),
-            document_json: document.to_string(),
-        }))
+    fn unauthenticated(reason: String) -> CommsError {
+        CommsError::Unauthenticated(reason)
+    }
+
+    /// Every interaction with the contact in `tenant`, newest first.
+    async fn export(&self, tenant: &TenantId, contact_id: Uuid) -> Result<Vec<Value>, CommsError> {
+        let interactions = self.contact_history(tenant, contact_id).await?;
+        Ok(interactions
+            .iter()
+            .map(|i| {
+                json!({
+                    "id": i.id.to_string(),
+                    "channel": i.channel.as_str(),
+                    "direction": i.direction.as_str(),
+                    "occurred_at": i.occurred_at.to_rfc3339(),
+                    "summary": i.summary,
+                    "create_time": i.create_time.to_rfc3339(),
+                    "created_by": i.created_by.as_str(),
+                })
+            })
+            .collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use chrono::{SubsecRound, Utc};
-    use rapport_platform::identity::{Role, TenantId, UserId};
+    use rapport_platform::identity::{Principal, Role, TenantId, UserId};
+    use rapport_proto::common::v1::{
+        PersonalDataRequest, personal_data_service_server::PersonalDataService,
+    };
     use rapport_store::OutboxMessage;
 
     use super::*;

@@ -2,12 +2,15 @@
 //! run on SQLite always and on ScyllaDB when `RAPPORT_TEST_SCYLLA` is set.
 
 use chrono::{Duration, SubsecRound, TimeZone, Utc};
-use rapport_platform::identity::{TenantId, UserId};
+use rapport_platform::{
+    contact_changes::ContactChange,
+    identity::{TenantId, UserId},
+};
 use rapport_store::{OutboxMessage, PageToken};
 use uuid::Uuid;
 
 use super::InteractionStore;
-use crate::domain::{Channel, ContactChange, Direction, Interaction, InteractionDraft, PageSize};
+use crate::domain::{Channel, Direction, Interaction, InteractionDraft, PageSize};
 
 fn interaction(tenant: &str, contact: Uuid, at: chrono::DateTime<Utc>) -> Interaction {
     InteractionDraft {

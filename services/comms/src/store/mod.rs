@@ -8,11 +8,11 @@ mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rapport_platform::{StoreSettings, identity::TenantId};
+use rapport_platform::{StoreSettings, contact_changes::ContactChangeStore, identity::TenantId};
 use rapport_store::{Outbox, OutboxMessage, PageToken, StoreError};
 use uuid::Uuid;
 
-use crate::domain::{ContactChange, Interaction, PageSize};
+use crate::domain::{Interaction, PageSize};
 
 pub use self::scylla::ScyllaInteractionStore;
 pub use self::sqlite::SqliteInteractionStore;
@@ -26,9 +26,15 @@ pub struct TimelinePage {
     pub next: Option<PageToken>,
 }
 
-/// Storage of interactions. Every method is scoped by tenant.
+/// Storage of interactions. Every method is scoped by tenant. Interactions
+/// follow people merged or erased in the contacts service
+/// ([`ContactChangeStore`]): a re-link moves every interaction of a merged
+/// person to the survivor's timeline (keeping `occurred_at`, so the timeline
+/// stays in time order); an erasure deletes the person's interactions and
+/// writes a tombstone per interaction to the outbox (see
+/// [`crate::events::interaction_erased`]).
 #[async_trait]
-pub trait InteractionStore: Send + Sync + 'static {
+pub trait InteractionStore: ContactChangeStore {
     /// Stores an interaction and its event atomically.
     async fn create(&self, i: &Interaction, event: &OutboxMessage) -> Result<(), StoreError>;
     /// A page of the contact's timeline, newest first.
@@ -39,19 +45,6 @@ pub trait InteractionStore: Send + Sync + 'static {
         size: PageSize,
         token: Option<PageToken>,
     ) -> Result<TimelinePage, StoreError>;
-    /// Applies a change of people to the tenant's interactions and records
-    /// `event_id` as applied. A re-link moves every interaction of a merged
-    /// person to the survivor's timeline (keeping `occurred_at`, so the
-    /// timeline stays in time order); an erasure deletes the person's
-    /// interactions and writes a tombstone per interaction to the outbox
-    /// (see [`crate::events::interaction_erased`]). Returns `false`, having
-    /// changed nothing, when `event_id` was applied before.
-    async fn apply_contact_change(
-        &self,
-        tenant: &TenantId,
-        event_id: &str,
-        change: &ContactChange,
-    ) -> Result<bool, StoreError>;
     /// Every interaction of the contact, newest first (the personal-data
     /// export): the timeline, read to its end.
     async fn contact_history(

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Utc};
-use rapport_platform::identity::{TenantId, UserId};
+use rapport_platform::{
+    contact_changes::{ContactChange, ContactChangeStore},
+    identity::{TenantId, UserId},
+};
 use rapport_store::{
     Outbox, OutboxMessage, PageToken, StoreError,
     scylla::{CqlMigration, ScyllaSettings, connect},
@@ -23,7 +26,7 @@ use uuid::Uuid;
 
 use super::{InteractionStore, TimelinePage};
 use crate::{
-    domain::{Channel, ContactChange, Direction, Interaction, InteractionId, PageSize},
+    domain::{Channel, Direction, Interaction, InteractionId, PageSize},
     events,
 };
 
@@ -354,6 +357,13 @@ impl InteractionStore for ScyllaInteractionStore {
         }
     }
 
+    fn outbox(&self) -> Arc<dyn Outbox> {
+        self.outbox.clone()
+    }
+}
+
+#[async_trait]
+impl ContactChangeStore for ScyllaInteractionStore {
     async fn apply_contact_change(
         &self,
         tenant: &TenantId,
@@ -384,10 +394,6 @@ impl InteractionStore for ScyllaInteractionStore {
             .execute_unpaged(&self.mark_applied, (tenant.as_str(), event_id))
             .await?;
         Ok(true)
-    }
-
-    fn outbox(&self) -> Arc<dyn Outbox> {
-        self.outbox.clone()
     }
 }
 

@@ -4,7 +4,10 @@ use std::{path::Path, sync::Arc};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rapport_platform::identity::{TenantId, UserId};
+use rapport_platform::{
+    contact_changes::{ContactChange, ContactChangeStore},
+    identity::{TenantId, UserId},
+};
 use rapport_store::{
     Outbox, OutboxMessage, PageToken, StoreError,
     sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, insert_outbox},
@@ -13,7 +16,7 @@ use uuid::Uuid;
 
 use super::{InteractionStore, TimelinePage};
 use crate::{
-    domain::{Channel, ContactChange, Direction, Interaction, InteractionId, PageSize},
+    domain::{Channel, Direction, Interaction, InteractionId, PageSize},
     events,
 };
 
@@ -135,6 +138,13 @@ impl InteractionStore for SqliteInteractionStore {
         Ok(TimelinePage { interactions, next })
     }
 
+    fn outbox(&self) -> Arc<dyn Outbox> {
+        self.db.clone()
+    }
+}
+
+#[async_trait]
+impl ContactChangeStore for SqliteInteractionStore {
     async fn apply_contact_change(
         &self,
         tenant: &TenantId,
@@ -196,10 +206,6 @@ impl InteractionStore for SqliteInteractionStore {
         }
         tx.commit().await?;
         Ok(new)
-    }
-
-    fn outbox(&self) -> Arc<dyn Outbox> {
-        self.db.clone()
     }
 }
 

@@ -103,7 +103,46 @@ fn import_to_pb(j: &ImportJob) -> pb::Import {
     }
 }
 
+/// A record as the API shows it: a `Contact` or a `Company`.
+trait Shown: Sized {
+    fn shown(r: &crate::domain::Record, defs: &[CustomFieldDef]) -> Self;
+}
+
+impl Shown for pb::Contact {
+    fn shown(r: &crate::domain::Record, defs: &[CustomFieldDef]) -> Self {
+        convert::contact_to_pb(r, defs)
+    }
+}
+
+impl Shown for pb::Company {
+    fn shown(r: &crate::domain::Record, defs: &[CustomFieldDef]) -> Self {
+        convert::company_to_pb(r, defs)
+    }
+}
+
 impl ContactsGrpc {
+    /// The tenant's custom field definitions for `kind` (to show values).
+    async fn defs(
+        &self,
+        p: &rapport_platform::identity::Principal,
+        kind: Kind,
+    ) -> Result<Vec<CustomFieldDef>, Status> {
+        self.0
+            .list_custom_fields(&p.tenant, Some(kind))
+            .await
+            .map_err(status)
+    }
+
+    /// A reply carrying one record.
+    async fn reply<T: Shown>(
+        &self,
+        p: &rapport_platform::identity::Principal,
+        r: &crate::domain::Record,
+    ) -> Result<Response<T>, Status> {
+        let defs = self.defs(p, r.kind()).await?;
+        Ok(Response::new(T::shown(r, &defs)))
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn search(
         &self,
@@ -132,11 +171,7 @@ impl ContactsGrpc {
             )
             .await
             .map_err(status)?;
-        let defs = self
-            .0
-            .list_custom_fields(&p.tenant, Some(kind))
-            .await
-            .map_err(status)?;
+        let defs = self.defs(p, kind).await?;
         Ok((
             result.records,
             result.next_page_token,
@@ -162,12 +197,7 @@ impl ContactsService for ContactsGrpc {
             .create_record(&p, Kind::Person, fields, req.allow_duplicate)
             .await
             .map_err(status)?;
-        let defs = self
-            .0
-            .list_custom_fields(&p.tenant, Some(Kind::Person))
-            .await
-            .map_err(status)?;
-        Ok(Response::new(convert::contact_to_pb(&r, &defs)))
+        self.reply(&p, &r).await
     }
 
     #[tracing::instrument(skip_all, fields(tenant))]
@@ -181,12 +211,7 @@ impl ContactsService for ContactsGrpc {
             .get_record(&p.tenant, Kind::Person, &id("id", &req.get_ref().id)?)
             .await
             .map_err(status)?;
-        let defs = self
-            .0
-            .list_custom_fields(&p.tenant, Some(Kind::Person))
-            .await
-            .map_err(status)?;
-        Ok(Response::new(convert::contact_to_pb(&r, &defs)))
+        self.reply(&p, &r).await
     }
 
     #[tracing::instrument(skip_all, fields(tenant))]
@@ -212,12 +237,7 @@ impl ContactsService for ContactsGrpc {
             )
             .await
             .map_err(status)?;
-        let defs = self
-            .0
-            .list_custom_fields(&p.tenant, Some(Kind::Person))
-            .await
-            .map_err(status)?;
-        Ok(Response::new(convert::contact_to_pb(&r, &defs)))
+        self.reply(&p, &r).await
     }
 
     #[tracing::instrument(skip_all, fields(tenant))]
@@ -265,11 +285,7 @@ impl ContactsService for ContactsGrpc {
             .lookup(&p.tenant, Kind::Person, key, &value)
             .await
             .map_err(status)?;
-        let defs = self
-            .0
-            .list_custom_fields(&p.tenant, Some(Kind::Person))
-            .await
-            .map_err(status)?;
+        let defs = self.defs(&p, Kind::Person).await?;
         Ok(Response::new(pb::LookupContactsResponse {
             contacts: records
                 .iter()
@@ -348,12 +364,7 @@ impl ContactsService for ContactsGrpc {
             )
             .await
             .map_err(status)?;
-        let defs = self
-            .0
-            .list_custom_fields(&p.tenant, Some(Kind::Person))
-            .await
-            .map_err(status)?;
-        Ok(Response::new(convert::contact_to_pb(&rec, &defs)))
+        self.reply(&p, &rec).await
     }
 
     #[tracing::instrument(skip_all, fields(tenant))]
@@ -370,12 +381,7 @@ impl ContactsService for ContactsGrpc {
             .create_record(&p, Kind::Company, fields, req.allow_duplicate)
             .await
             .map_err(status)?;
-        let defs = self
-            .0
-            .list_custom_fields(&p.tenant, Some(Kind::Company))
-            .await
-            .map_err(status)?;
-        Ok(Response::new(convert::company_to_pb(&r, &defs)))
+        self.reply(&p, &r).await
     }
 
     #[tracing::instrument(skip_all, fields(tenant))]
@@ -389,12 +395,7 @@ impl ContactsService for ContactsGrpc {
             .get_record(&p.tenant, Kind::Company, &id("id", &req.get_ref().id)?)
             .await
             .map_err(status)?;
-        let defs = self
-            .0
-            .list_custom_fields(&p.tenant, Some(Kind::Company))
-            .await
-            .map_err(status)?;
-        Ok(Response::new(convert::company_to_pb(&r, &defs)))
+        self.reply(&p, &r).await
     }
 
     #[tracing::instrument(skip_all, fields(tenant))]
@@ -420,12 +421,7 @@ impl ContactsService for ContactsGrpc {
             )
             .await
             .map_err(status)?;
-        let defs = self
-            .0
-            .list_custom_fields(&p.tenant, Some(Kind::Company))
-            .await
-            .map_err(status)?;
-        Ok(Response::new(convert::company_to_pb(&r, &defs)))
+        self.reply(&p, &r).await
     }
 
     #[tracing::instrument(skip_all, fields(tenant))]
@@ -479,12 +475,7 @@ impl ContactsService for ContactsGrpc {
             )
             .await
             .map_err(status)?;
-        let defs = self
-            .0
-            .list_custom_fields(&p.tenant, Some(Kind::Company))
-            .await
-            .map_err(status)?;
-        Ok(Response::new(convert::company_to_pb(&rec, &defs)))
+        self.reply(&p, &rec).await
     }
 
     #[tracing::instrument(skip_all, fields(tenant))]

@@ -148,13 +148,7 @@ async fn apply(
             delete_entry.reset();
         }
         for e in entries.into_iter().filter(|e| !old_entries.contains(e)) {
-            new_entries.push(vec![
-                text(t),
-                text(kind),
-                libsql::Value::Text(e.attr),
-                libsql::Value::Text(e.value),
-                text(&id),
-            ]);
+            new_entries.push((kind, e.attr, e.value, id.clone()));
         }
     }
     for prev in &cs.deletes {
@@ -184,6 +178,20 @@ async fn apply(
     )
     .await
     .map_err(err)?;
+    // In key order, each B-tree page is visited once per batch.
+    new_entries.sort_unstable();
+    let new_entries = new_entries
+        .into_iter()
+        .map(|(kind, attr, value, id)| {
+            vec![
+                text(t),
+                text(kind),
+                libsql::Value::Text(attr),
+                libsql::Value::Text(value),
+                libsql::Value::Text(id),
+            ]
+        })
+        .collect();
     insert_rows(
         tx,
         "INSERT OR IGNORE INTO record_index (tenant_id, kind, attr, value, id)",

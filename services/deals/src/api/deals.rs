@@ -21,7 +21,7 @@ use crate::{
     store::DealStore,
 };
 
-const DOMAIN: &str = "deals.rapport";
+pub(super) const DOMAIN: &str = "deals.rapport";
 
 /// The gRPC API of the deals service.
 pub struct DealsApi {
@@ -36,11 +36,11 @@ impl DealsApi {
     }
 }
 
-pub(super) fn status(e: DealError) -> Status {
+fn status(e: DealError) -> Status {
     to_status(&e, DOMAIN)
 }
 
-pub(super) fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
+fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
     Principal::from_metadata(req.metadata())
         .map_err(|e| status(DealError::Unauthenticated(e.to_string())))
 }

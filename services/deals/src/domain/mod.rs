@@ -7,10 +7,6 @@ use rapport_platform::{
 };
 use uuid::Uuid;
 
-mod contact_change;
-
-pub use contact_change::ContactChange;
-
 /// Longest accepted title.
 const MAX_TITLE: usize = 200;
 /// Stage of a new deal when none is given (pipelines come later).

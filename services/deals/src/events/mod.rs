@@ -1,6 +1,6 @@
-//! What the deals service publishes, and (in [`contacts`]) what it consumes.
-
-pub mod contacts;
+//! What the deals service publishes. What it consumes, people merged or
+//! erased in the contacts service, is followed through
+//! [`rapport_platform::contact_changes`] (see [`crate::start`]).
 
 use rapport_platform::{
     events::{NewEvent, topics},

@@ -1,13 +1,16 @@
 //! The contract every [`DealStore`] backend must meet.
 
 use chrono::{SubsecRound, Utc};
-use rapport_platform::identity::{TenantId, UserId};
+use rapport_platform::{
+    contact_changes::ContactChange,
+    identity::{TenantId, UserId},
+};
 use rapport_store::OutboxMessage;
 
 use uuid::Uuid;
 
 use super::DealStore;
-use crate::domain::{ContactChange, Deal, DealDraft, Money};
+use crate::domain::{Deal, DealDraft, Money};
 
 fn deal(tenant: &str) -> Deal {
     deal_of(tenant, Uuid::now_v7())

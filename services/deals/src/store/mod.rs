@@ -8,18 +8,22 @@ mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rapport_platform::{StoreSettings, identity::TenantId};
+use rapport_platform::{StoreSettings, contact_changes::ContactChangeStore, identity::TenantId};
 use rapport_store::{Outbox, OutboxMessage, StoreError};
 use uuid::Uuid;
 
-use crate::domain::{ContactChange, Deal};
+use crate::domain::Deal;
 
 pub use self::scylla::ScyllaDealStore;
 pub use self::sqlite::SqliteDealStore;
 
-/// Storage of deals, scoped by tenant.
+/// Storage of deals, scoped by tenant. Deals follow people merged or erased
+/// in the contacts service ([`ContactChangeStore`]): a re-link points every
+/// deal of a merged person at the survivor; an erasure clears the deals'
+/// contact link (the deals themselves, amounts and stages, stay for
+/// reporting). Either change bumps the deal's version, so its etag changes.
 #[async_trait]
-pub trait DealStore: Send + Sync + 'static {
+pub trait DealStore: ContactChangeStore {
     /// Stores a new deal and its event atomically.
     async fn create(&self, deal: &Deal, event: &OutboxMessage) -> Result<(), StoreError>;
     /// The deal of `tenant` with `id`, if any.
@@ -30,18 +34,6 @@ pub trait DealStore: Send + Sync + 'static {
         tenant: &TenantId,
         contact_id: Uuid,
     ) -> Result<Vec<Deal>, StoreError>;
-    /// Applies a change of people to the tenant's deals and records
-    /// `event_id` as applied. A re-link points every deal of a merged person
-    /// at the survivor; an erasure clears the deals' contact link (the deals
-    /// themselves, amounts and stages, stay for reporting). Either changes
-    /// bump the deal's version, so its etag changes. Returns `false`, having
-    /// changed nothing, when `event_id` was applied before.
-    async fn apply_contact_change(
-        &self,
-        tenant: &TenantId,
-        event_id: &str,
-        change: &ContactChange,
-    ) -> Result<bool, StoreError>;
     /// The outbox the relay publishes from.
     fn outbox(&self) -> Arc<dyn Outbox>;
 }

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rapport_platform::identity::{TenantId, UserId};
+use rapport_platform::{
+    contact_changes::{ContactChange, ContactChangeStore},
+    identity::{TenantId, UserId},
+};
 use rapport_store::{
     Outbox, OutboxMessage, StoreError,
     scylla::{CqlMigration, ScyllaSettings, connect},
@@ -21,7 +24,7 @@ use scylla::{
 use uuid::Uuid;
 
 use super::DealStore;
-use crate::domain::{ContactChange, Deal, Money};
+use crate::domain::{Deal, Money};
 
 const MIGRATIONS: &[CqlMigration] = &[
     OUTBOX_CQL_MIGRATION,
@@ -344,6 +347,13 @@ impl DealStore for ScyllaDealStore {
         Ok(deals)
     }
 
+    fn outbox(&self) -> Arc<dyn Outbox> {
+        self.outbox.clone()
+    }
+}
+
+#[async_trait]
+impl ContactChangeStore for ScyllaDealStore {
     async fn apply_contact_change(
         &self,
         tenant: &TenantId,
@@ -375,9 +385,5 @@ impl DealStore for ScyllaDealStore {
             .execute_unpaged(&self.mark_applied, (tenant.as_str(), event_id))
             .await?;
         Ok(true)
-    }
-
-    fn outbox(&self) -> Arc<dyn Outbox> {
-        self.outbox.clone()
     }
 }

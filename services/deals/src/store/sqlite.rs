@@ -4,7 +4,10 @@ use std::{path::Path, sync::Arc};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rapport_platform::identity::{TenantId, UserId};
+use rapport_platform::{
+    contact_changes::{ContactChange, ContactChangeStore},
+    identity::{TenantId, UserId},
+};
 use rapport_store::{
     Outbox, OutboxMessage, StoreError,
     sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb},
@@ -12,7 +15,7 @@ use rapport_store::{
 use uuid::Uuid;
 
 use super::DealStore;
-use crate::domain::{ContactChange, Deal, Money};
+use crate::domain::{Deal, Money};
 
 const MIGRATIONS: &[Migration] = &[
     OUTBOX_MIGRATION,
@@ -103,6 +106,13 @@ impl DealStore for SqliteDealStore {
         Ok(deals)
     }
 
+    fn outbox(&self) -> Arc<dyn Outbox> {
+        self.db.clone()
+    }
+}
+
+#[async_trait]
+impl ContactChangeStore for SqliteDealStore {
     async fn apply_contact_change(
         &self,
         tenant: &TenantId,
@@ -147,10 +157,6 @@ impl DealStore for SqliteDealStore {
         }
         tx.commit().await?;
         Ok(new)
-    }
-
-    fn outbox(&self) -> Arc<dyn Outbox> {
-        self.db.clone()
     }
 }
 

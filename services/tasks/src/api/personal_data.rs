@@ -1,76 +1,66 @@
 //! `rapport.common.v1.PersonalDataService`: the tasks held about a person,
-//! for the contacts service's data-protection export.
+//! for the contacts service's data-protection export. The shared
+//! [`rapport_platform::personal_data`] service answers; this is the
+//! [`TaskStore`] as its [`PersonalDataSource`].
 
-use std::sync::Arc;
-
-use rapport_platform::{error::FieldViolation, identity::Principal};
-use rapport_proto::common::v1::{
-    PersonalData, PersonalDataRequest, personal_data_service_server::PersonalDataService,
+use async_trait::async_trait;
+use rapport_platform::{
+    error::FieldViolation,
+    identity::TenantId,
+    personal_data::{self, PersonalDataSource},
 };
-use serde_json::json;
-use tonic::{Request, Response, Status};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::tasks::{principal, status};
+use super::tasks::DOMAIN;
 use crate::{SERVICE, domain::TaskError, store::TaskStore};
 
 /// The personal-data export of the tasks service.
-pub struct PersonalDataApi {
-    store: Arc<dyn TaskStore>,
-}
+pub type PersonalDataApi = personal_data::PersonalDataApi<dyn TaskStore>;
 
-impl PersonalDataApi {
-    /// An export over `store`.
-    pub fn new(store: Arc<dyn TaskStore>) -> Self {
-        PersonalDataApi { store }
+#[async_trait]
+impl PersonalDataSource for dyn TaskStore {
+    type Error = TaskError;
+    const SERVICE: &'static str = SERVICE;
+    const DOMAIN: &'static str = DOMAIN;
+    const SECTION: &'static str = "tasks";
+
+    fn invalid(violations: Vec<FieldViolation>) -> TaskError {
+        TaskError::Invalid(violations)
     }
-}
 
-#[tonic::async_trait]
-impl PersonalDataService for PersonalDataApi {
-    /// Every task linked to the contact in the caller's tenant. The contact
-    /// is not looked up: the contacts service is the caller, and a contact
-    /// without tasks (or of another tenant) simply has none.
-    #[tracing::instrument(skip_all, fields(tenant))]
-    async fn export_personal_data(
-        &self,
-        req: Request<PersonalDataRequest>,
-    ) -> Result<Response<PersonalData>, Status> {
-        let principal: Principal = principal(&req)?;
-        tracing::Span::current().record("tenant", principal.tenant.as_str());
-        let contact_id = Uuid::parse_str(req.get_ref().contact_id.trim()).map_err(|_| {
-            status(TaskError::Invalid(vec![FieldViolation::new(
-                "contact_id",
-                "required: a contact id",
-            )]))
-        })?;
-        let tasks = self
-            .store
-            .list_by_contact(&principal.tenant, contact_id)
-            .await
-            .map_err(|e| status(e.into()))?;
-        let document = json!({
-            "contact_id": contact_id,
-            "tasks": tasks.iter().map(|t| json!({
-                "id": t.id,
-                "title": t.title,
-                "due_time": t.due_time.map(|d| d.to_rfc3339()),
-                "assignee": t.assignee.as_str(),
-                "create_time": t.create_time.to_rfc3339(),
-                "created_by": t.created_by.as_str(),
-            })).collect::<Vec<_>>(),
-        });
-        Ok(Response::new(PersonalData {
-            service: SERVICE.to_owned(),
-            document_json: document.to_string(),
-        }))
+    fn unauthenticated(reason: String) -> TaskError {
+        TaskError::Unauthenticated(reason)
+    }
+
+    /// Every task linked to the contact in `tenant`.
+    async fn export(&self, tenant: &TenantId, contact_id: Uuid) -> Result<Vec<Value>, TaskError> {
+        let tasks = self.list_by_contact(tenant, contact_id).await?;
+        Ok(tasks
+            .iter()
+            .map(|t| {
+                json!({
+                    "id": t.id,
+                    "title": t.title,
+                    "due_time": t.due_time.map(|d| d.to_rfc3339()),
+                    "assignee": t.assignee.as_str(),
+                    "create_time": t.create_time.to_rfc3339(),
+                    "created_by": t.created_by.as_str(),
+                })
+            })
+            .collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use chrono::Utc;
-    use rapport_platform::identity::{Role, TenantId, UserId};
+    use rapport_platform::identity::{Principal, Role, TenantId, UserId};
+    use rapport_proto::common::v1::{
+        PersonalDataRequest, personal_data_service_server::PersonalDataService,
+    };
     use rapport_store::OutboxMessage;
 
     use super::*;

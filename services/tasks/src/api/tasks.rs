@@ -24,7 +24,7 @@ use crate::{
     store::TaskStore,
 };
 
-const DOMAIN: &str = "tasks.rapport";
+pub(super) const DOMAIN: &str = "tasks.rapport";
 
 /// The gRPC API of the tasks service.
 pub struct TasksApi {
@@ -39,11 +39,11 @@ impl TasksApi {
     }
 }
 
-pub(super) fn status(e: TaskError) -> Status {
+fn status(e: TaskError) -> Status {
     to_status(&e, DOMAIN)
 }
 
-pub(super) fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
+fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
     Principal::from_metadata(req.metadata())
         .map_err(|e| status(TaskError::Unauthenticated(e.to_string())))
 }

@@ -7,10 +7,6 @@ use rapport_platform::{
 };
 use uuid::Uuid;
 
-mod contact_change;
-
-pub use contact_change::ContactChange;
-
 /// Longest accepted title ("send the commercial offer" fits many times).
 const MAX_TITLE: usize = 200;
 

@@ -1,13 +1,16 @@
 //! The contract every [`TaskStore`] backend must meet.
 
 use chrono::{Duration, SubsecRound, Utc};
-use rapport_platform::identity::{TenantId, UserId};
+use rapport_platform::{
+    contact_changes::ContactChange,
+    identity::{TenantId, UserId},
+};
 use rapport_store::OutboxMessage;
 
 use uuid::Uuid;
 
 use super::TaskStore;
-use crate::domain::{ContactChange, Task, TaskDraft};
+use crate::domain::{Task, TaskDraft};
 
 fn task(tenant: &str) -> Task {
     task_of(tenant, Uuid::now_v7())

@@ -8,18 +8,23 @@ mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rapport_platform::{StoreSettings, identity::TenantId};
+use rapport_platform::{StoreSettings, contact_changes::ContactChangeStore, identity::TenantId};
 use rapport_store::{Outbox, OutboxMessage, StoreError};
 use uuid::Uuid;
 
-use crate::domain::{ContactChange, Task};
+use crate::domain::Task;
 
 pub use self::scylla::ScyllaTaskStore;
 pub use self::sqlite::SqliteTaskStore;
 
-/// Storage of tasks, scoped by tenant.
+/// Storage of tasks, scoped by tenant. Tasks follow people merged or erased
+/// in the contacts service ([`ContactChangeStore`]): a re-link points every
+/// task of a merged person at the survivor; an erasure clears the tasks'
+/// contact link (the tasks themselves stay: they are staff's work, not the
+/// person's data). Either change bumps the task's version, so its etag
+/// changes.
 #[async_trait]
-pub trait TaskStore: Send + Sync + 'static {
+pub trait TaskStore: ContactChangeStore {
     /// Stores a new task and its event atomically.
     async fn create(&self, task: &Task, event: &OutboxMessage) -> Result<(), StoreError>;
     /// The task of `tenant` with `id`, if any.
@@ -30,18 +35,6 @@ pub trait TaskStore: Send + Sync + 'static {
         tenant: &TenantId,
         contact_id: Uuid,
     ) -> Result<Vec<Task>, StoreError>;
-    /// Applies a change of people to the tenant's tasks and records
-    /// `event_id` as applied. A re-link points every task of a merged person
-    /// at the survivor; an erasure clears the tasks' contact link (the tasks
-    /// themselves stay: they are staff's work, not the person's data). Either
-    /// change bumps the task's version, so its etag changes. Returns
-    /// `false`, having changed nothing, when `event_id` was applied before.
-    async fn apply_contact_change(
-        &self,
-        tenant: &TenantId,
-        event_id: &str,
-        change: &ContactChange,
-    ) -> Result<bool, StoreError>;
     /// The outbox the relay publishes from.
     fn outbox(&self) -> Arc<dyn Outbox>;
 }

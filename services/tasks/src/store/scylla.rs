@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rapport_platform::identity::{TenantId, UserId};
+use rapport_platform::{
+    contact_changes::{ContactChange, ContactChangeStore},
+    identity::{TenantId, UserId},
+};
 use rapport_store::{
     Outbox, OutboxMessage, StoreError,
     scylla::{CqlMigration, ScyllaSettings, connect},
@@ -21,7 +24,7 @@ use scylla::{
 use uuid::Uuid;
 
 use super::TaskStore;
-use crate::domain::{ContactChange, Task};
+use crate::domain::Task;
 
 const MIGRATIONS: &[CqlMigration] = &[
     OUTBOX_CQL_MIGRATION,
@@ -337,6 +340,13 @@ impl TaskStore for ScyllaTaskStore {
         Ok(tasks)
     }
 
+    fn outbox(&self) -> Arc<dyn Outbox> {
+        self.outbox.clone()
+    }
+}
+
+#[async_trait]
+impl ContactChangeStore for ScyllaTaskStore {
     async fn apply_contact_change(
         &self,
         tenant: &TenantId,
@@ -368,9 +378,5 @@ impl TaskStore for ScyllaTaskStore {
             .execute_unpaged(&self.mark_applied, (tenant.as_str(), event_id))
             .await?;
         Ok(true)
-    }
-
-    fn outbox(&self) -> Arc<dyn Outbox> {
-        self.outbox.clone()
     }
 }

@@ -4,7 +4,10 @@ use std::{path::Path, sync::Arc};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rapport_platform::identity::{TenantId, UserId};
+use rapport_platform::{
+    contact_changes::{ContactChange, ContactChangeStore},
+    identity::{TenantId, UserId},
+};
 use rapport_store::{
     Outbox, OutboxMessage, StoreError,
     sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb},
@@ -12,7 +15,7 @@ use rapport_store::{
 use uuid::Uuid;
 
 use super::TaskStore;
-use crate::domain::{ContactChange, Task};
+use crate::domain::Task;
 
 const MIGRATIONS: &[Migration] = &[
     OUTBOX_MIGRATION,
@@ -110,6 +113,13 @@ impl TaskStore for SqliteTaskStore {
         Ok(tasks)
     }
 
+    fn outbox(&self) -> Arc<dyn Outbox> {
+        self.db.clone()
+    }
+}
+
+#[async_trait]
+impl ContactChangeStore for SqliteTaskStore {
     async fn apply_contact_change(
         &self,
         tenant: &TenantId,
@@ -154,10 +164,6 @@ impl TaskStore for SqliteTaskStore {
         }
         tx.commit().await?;
         Ok(new)
-    }
-
-    fn outbox(&self) -> Arc<dyn Outbox> {
-        self.db.clone()
     }
 }
 
