@@ -47,6 +47,23 @@ fn serve_without_configuration_names_every_missing_setting() {
 }
 
 #[test]
+fn contacts_needs_the_services_it_gathers_personal_data_from() {
+    let (ok, _, err) = rapport(
+        &["serve", "contacts"],
+        &[
+            ("RAPPORT_KAFKA__BOOTSTRAP_SERVERS", "kafka:9092"),
+            ("RAPPORT_STORE__SQLITE__PATH", "/nonexistent/contacts.db"),
+            ("RAPPORT_PEERS__DEALS", "http://deals:50051"),
+        ],
+    );
+    assert!(!ok);
+    for setting in ["peers.comms", "peers.tasks"] {
+        assert!(err.contains(setting), "{setting} not named in: {err}");
+    }
+    assert!(!err.contains("peers.deals"), "{err}");
+}
+
+#[test]
 fn invalid_values_and_unknown_keys_are_refused_at_start() {
     let (ok, _, err) = rapport(
         &["serve", "contacts"],

@@ -43,7 +43,12 @@ pub(crate) fn needs(module: Module) -> Needs {
         ..Needs::default()
     };
     match module {
-        Module::Contacts | Module::Deals | Module::Tasks | Module::Analytics => producer,
+        // Contacts asks comms, deals and tasks for a person's data on export.
+        Module::Contacts => Needs {
+            peers: &["comms", "deals", "tasks"],
+            ..producer
+        },
+        Module::Deals | Module::Tasks | Module::Analytics => producer,
         Module::Comms => Needs {
             peers: &["contacts"],
             ..producer

@@ -848,6 +848,31 @@ mod tests {
     }
 
     #[test]
+    fn updates_take_only_the_rows_non_empty_values() {
+        let mut stored = Fields {
+            given_name: "Ada".into(),
+            email: "ada@example.com".into(),
+            job_title: "Analyst".into(),
+            custom_fields: [("tier".to_owned(), Value::from("gold"))].into(),
+            ..Default::default()
+        };
+        stored.address.city = "London".into();
+        let mut row = Fields {
+            job_title: "Countess".into(),
+            custom_fields: [("region".to_owned(), Value::from("EU"))].into(),
+            ..Default::default()
+        };
+        row.address.street = "12 St James's Square".into();
+        overlay(&mut stored, &row);
+        assert_eq!(stored.given_name, "Ada");
+        assert_eq!(stored.email, "ada@example.com");
+        assert_eq!(stored.job_title, "Countess");
+        assert_eq!(stored.address.city, "London");
+        assert_eq!(stored.address.street, "12 St James's Square");
+        assert_eq!(stored.custom_fields.len(), 2);
+    }
+
+    #[test]
     fn headers_map_by_name_and_by_mapping() {
         let header: Vec<String> = ["First Name", "E-mail", "Mobile", "Tier", "Ignored"]
             .map(String::from)

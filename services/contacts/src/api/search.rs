@@ -402,3 +402,21 @@ fn matches(
         _ => true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_by_accepts_the_documented_forms_only() {
+        assert_eq!(Order::parse("").unwrap(), Order::CreateTime);
+        assert_eq!(
+            Order::parse("create_time DESC").unwrap(),
+            Order::CreateTimeDesc
+        );
+        assert_eq!(Order::parse(" display_name ").unwrap(), Order::Name);
+        for bad in ["email", "create_time sideways", "display_name desc"] {
+            assert!(Order::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
