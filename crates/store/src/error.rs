@@ -21,6 +21,10 @@ pub enum StoreError {
     /// A page token that this store did not issue, or for another query.
     #[error("invalid page token")]
     InvalidPageToken,
+    /// This backend cannot answer the query (its schema has no table for
+    /// it); the caller must narrow it.
+    #[error("not supported by this store: {0}")]
+    Unsupported(String),
 }
 
 impl From<libsql::Error> for StoreError {

@@ -66,7 +66,8 @@ impl ServiceError for ContactError {
             ContactError::Duplicate { .. } | ContactError::AlreadyExists(_) => {
                 ErrorCode::AlreadyExists
             }
-            ContactError::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
+            ContactError::FailedPrecondition(_)
+            | ContactError::Store(StoreError::Unsupported(_)) => ErrorCode::FailedPrecondition,
             ContactError::Unauthenticated(_) => ErrorCode::Unauthenticated,
             ContactError::Peer { .. } | ContactError::Store(StoreError::Unavailable(_)) => {
                 ErrorCode::Unavailable
@@ -95,6 +96,7 @@ impl ServiceError for ContactError {
             ContactError::Store(rapport_store::StoreError::InvalidPageToken) => {
                 "INVALID_PAGE_TOKEN"
             }
+            ContactError::Store(rapport_store::StoreError::Unsupported(_)) => "NOT_SUPPORTED",
             ContactError::Store(_) => "STORE_FAILURE",
         }
     }

@@ -421,8 +421,8 @@ impl ContactStore for ScyllaContactStore {
             ValueMatch::Prefix(p) => (p.clone(), (format!("{p}\u{10FFFF}"), Uuid::nil())),
         };
         if matches!(scan.values, ValueMatch::Prefix(_)) && prefix.is_empty() {
-            return Err(StoreError::Unavailable(
-                "listing every name needs a prefix on ScyllaDB".into(),
+            return Err(StoreError::Unsupported(
+                "ordering by display_name needs a name query (`query`) on ScyllaDB".into(),
             ));
         }
         let mut lower = (prefix.clone(), Uuid::nil());
