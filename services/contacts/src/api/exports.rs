@@ -118,9 +118,26 @@ fn row(r: &Record, defs: &[CustomFieldDef]) -> Vec<String> {
         .collect()
 }
 
+/// A cell a spreadsheet would run as a formula (`=`, `@`, `+`/`-` not
+/// starting a number, tab, carriage return) gets a leading `'`, so text a
+/// web form stored cannot execute when the export is opened in Excel.
+/// Phone numbers (`+44...`) and negative numbers are left as they are.
+fn neutralize(cell: String) -> String {
+    let mut chars = cell.chars();
+    let risky = match chars.next() {
+        Some('=' | '@' | '\t' | '\r') => true,
+        Some('+' | '-') => !chars
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == ' ' || c == '('),
+        _ => false,
+    };
+    if risky { format!("'{cell}") } else { cell }
+}
+
 fn encode(rows: impl IntoIterator<Item = Vec<String>>) -> Result<Vec<u8>, ContactError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in rows {
+        let r: Vec<String> = r.into_iter().map(neutralize).collect();
         w.write_record(&r)
             .map_err(|e| ContactError::FailedPrecondition(format!("csv: {e}")))?;
     }
@@ -168,5 +185,20 @@ impl ContactsApi {
                 }
             },
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_but_phones_are_not() {
+        assert_eq!(neutralize("=HYPERLINK(\"x\")".into()), "'=HYPERLINK(\"x\")");
+        assert_eq!(neutralize("@SUM(A1)".into()), "'@SUM(A1)");
+        assert_eq!(neutralize("-cmd".into()), "'-cmd");
+        assert_eq!(neutralize("+442079460958".into()), "+442079460958");
+        assert_eq!(neutralize("-12.5".into()), "-12.5");
+        assert_eq!(neutralize("Ada".into()), "Ada");
     }
 }

@@ -334,7 +334,9 @@ impl ContactsService for ContactsGrpc {
                         g.attr
                     },
                     value: g.value,
-                    ids: g.ids.iter().map(ToString::to_string).collect(),
+                    // A very common name could form a huge group: the
+                    // first 100 ids are enough to act on.
+                    ids: g.ids.iter().take(100).map(ToString::to_string).collect(),
                 })
                 .collect(),
             next_page_token,

@@ -47,26 +47,39 @@ const MAX_ROW_BYTES: usize = 1 << 20;
 type Row = (u64, Result<Vec<String>, String>);
 
 /// Reads chunks from a channel as one byte stream (for the csv crate).
+/// An upload error arrives as `Err` and becomes an I/O error, so the parser
+/// stops without taking a cut-off row for a complete one. Bytes read since
+/// the parser last finished a row are counted, so a row without end (an
+/// unclosed quote) fails the import instead of filling memory.
 struct ChunkReader {
-    chunks: sync_mpsc::Receiver<Vec<u8>>,
+    chunks: sync_mpsc::Receiver<Result<Vec<u8>, String>>,
     current: Vec<u8>,
     pos: usize,
+    /// Bytes handed out since the last complete row (reset by the parser).
+    since_row: Arc<AtomicU64>,
 }
 
 impl Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.pos >= self.current.len() {
             match self.chunks.recv() {
-                Ok(next) => {
+                Ok(Ok(next)) => {
                     self.current = next;
                     self.pos = 0;
                 }
+                Ok(Err(why)) => return Err(std::io::Error::other(why)),
                 Err(_) => return Ok(0),
             }
+        }
+        if self.since_row.load(Ordering::Relaxed) > MAX_ROW_BYTES as u64 {
+            return Err(std::io::Error::other(format!(
+                "a row is longer than {MAX_ROW_BYTES} bytes (an unclosed quote?)"
+            )));
         }
         let n = buf.len().min(self.current.len() - self.pos);
         buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
         self.pos += n;
+        self.since_row.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -85,7 +98,8 @@ fn detect_delimiter(head: &[u8]) -> u8 {
             _ => {}
         }
     }
-    let best = (0..3).max_by_key(|i| counts[*i]).unwrap_or(0);
+    // Ties (and a header of one column) go to the first: `,`.
+    let best = (0..3).rev().max_by_key(|i| counts[*i]).unwrap_or(0);
     [b',', b';', b'\t'][best]
 }
 
@@ -94,9 +108,10 @@ fn detect_delimiter(head: &[u8]) -> u8 {
 fn parse(
     reader: impl Read,
     delimiter: u8,
+    since_row: &AtomicU64,
     header_tx: &mpsc::Sender<Result<Vec<String>, String>>,
     rows_tx: &mpsc::Sender<Vec<Row>>,
-) {
+) -> Result<(), String> {
     let mut csv = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
@@ -109,12 +124,12 @@ fn parse(
             .collect::<Vec<_>>(),
         Err(e) => {
             let _ = header_tx.blocking_send(Err(format!("not a CSV file: {e}")));
-            return;
+            return Ok(());
         }
     };
     let width = header.len();
     if header_tx.blocking_send(Ok(header)).is_err() {
-        return;
+        return Ok(());
     }
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     let mut record = csv::ByteRecord::new();
@@ -138,20 +153,29 @@ fn parse(
             Err(e) if !matches!(e.kind(), csv::ErrorKind::Io(_)) => {
                 Err(format!("malformed CSV: {e}"))
             }
-            Err(_) => break,
+            // The upload broke off or a row has no end: stop, and drop the
+            // rows not yet handed on (the last of them may be cut off).
+            Err(e) => {
+                return Err(match e.into_kind() {
+                    csv::ErrorKind::Io(io) => io.to_string(),
+                    other => format!("{other:?}"),
+                });
+            }
         };
+        since_row.store(0, Ordering::Relaxed);
         // Skip blank lines (one empty field) rather than reporting them.
         if matches!(&parsed, Ok(f) if f.iter().all(|v| v.trim().is_empty())) {
             continue;
         }
         batch.push((row, parsed));
         if batch.len() == BATCH_ROWS && rows_tx.blocking_send(std::mem::take(&mut batch)).is_err() {
-            return;
+            return Ok(());
         }
     }
     if !batch.is_empty() {
         let _ = rows_tx.blocking_send(batch);
     }
+    Ok(())
 }
 
 /// Where each column goes: a field path, or nothing.
@@ -195,6 +219,15 @@ fn split_list(s: &str) -> Vec<String> {
     s.split([',', ';', '|'])
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// The top-level fields a column mapping writes (`address.city` -> `address`).
+fn targets_fields(targets: &[Option<String>]) -> std::collections::HashSet<String> {
+    targets
+        .iter()
+        .flatten()
+        .map(|p| p.split('.').next().unwrap_or(p).to_owned())
         .collect()
 }
 
@@ -278,7 +311,19 @@ fn row_fields(
 }
 
 /// Overwrites `target` with the row's non-empty values.
-fn overlay(target: &mut Fields, row: &Fields) {
+/// Overwrites `target` with the row's non-empty values of the fields the
+/// file maps (`mapped`: top-level field names); fields the file does not
+/// have (and defaults filled in by validation) are left alone. A display
+/// name derived from the names follows them when they change.
+fn overlay(target: &mut Fields, row: &Fields, mapped: &std::collections::HashSet<String>) {
+    let derived = |f: &Fields| {
+        [f.given_name.as_str(), f.family_name.as_str()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let follow_names = !mapped.contains("display_name") && target.display_name == derived(target);
     let empty = Fields::default();
     let (
         Ok(serde_json::Value::Object(mut t)),
@@ -293,7 +338,7 @@ fn overlay(target: &mut Fields, row: &Fields) {
         return;
     };
     for (k, v) in r {
-        if e.get(&k) != Some(&v) {
+        if mapped.contains(&k) && e.get(&k) != Some(&v) {
             match (k.as_str(), t.get_mut(&k), &v) {
                 ("address" | "custom_fields", Some(Value::Object(slot)), Value::Object(new)) => {
                     for (sk, sv) in new {
@@ -308,8 +353,11 @@ fn overlay(target: &mut Fields, row: &Fields) {
             }
         }
     }
-    if let Ok(f) = serde_json::from_value(Value::Object(t)) {
+    if let Ok(f) = serde_json::from_value::<Fields>(Value::Object(t)) {
         *target = f;
+    }
+    if follow_names {
+        target.display_name = derived(target);
     }
 }
 
@@ -330,7 +378,6 @@ struct RowRules {
     header_key: String,
     region: Region,
     defs: Vec<CustomFieldDef>,
-    owner: String,
 }
 
 fn validate_batch(rows: &[Row], rules: &RowRules) -> Validated {
@@ -358,9 +405,6 @@ fn validate_batch(rows: &[Row], rules: &RowRules) -> Validated {
                 continue;
             }
         };
-        if fields.owner.is_empty() {
-            fields.owner.clone_from(&rules.owner);
-        }
         let violations = fields.normalize(WriteRules {
             kind: Kind::Person,
             region: rules.region,
@@ -518,7 +562,8 @@ impl ContactsApi {
         E: std::fmt::Display + Send + 'static,
     {
         let bytes = Arc::new(AtomicU64::new(0));
-        let (chunk_tx, chunk_rx) = sync_mpsc::sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+        let (chunk_tx, chunk_rx) =
+            sync_mpsc::sync_channel::<Result<Vec<u8>, String>>(CHUNKS_IN_FLIGHT);
         let (header_tx, mut header_rx) = mpsc::channel(1);
         let (rows_tx, mut rows_rx) = mpsc::channel::<Vec<Row>>(2);
         // The first chunk decides the delimiter and loses its BOM.
@@ -535,24 +580,36 @@ impl ContactsApi {
             .options
             .delimiter
             .unwrap_or_else(|| detect_delimiter(&first));
-        let _ = chunk_tx.send(first);
+        let _ = chunk_tx.send(Ok(first));
         let parser = tokio::task::spawn_blocking(move || {
+            let since_row = Arc::new(AtomicU64::new(0));
             let reader = ChunkReader {
                 chunks: chunk_rx,
                 current: Vec::new(),
                 pos: 0,
+                since_row: since_row.clone(),
             };
-            parse(reader, delimiter, &header_tx, &rows_tx);
+            parse(reader, delimiter, &since_row, &header_tx, &rows_tx)
         });
         // Feed the parser from the network on its own task.
         let upload_bytes = bytes.clone();
         let feeder = tokio::spawn(async move {
             while let Some(chunk) = chunks.next().await {
-                let chunk = chunk.map_err(|e| format!("upload interrupted: {e}"))?;
+                let chunk = match chunk {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Tell the parser, so a cut-off last row is dropped.
+                        let why = format!("upload interrupted: {e}");
+                        let tx = chunk_tx.clone();
+                        let told = why.clone();
+                        let _ = tokio::task::spawn_blocking(move || tx.send(Err(told))).await;
+                        return Err(why);
+                    }
+                };
                 upload_bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                 let tx = chunk_tx.clone();
                 // A full channel blocks: keep that off the async threads.
-                let sent = tokio::task::spawn_blocking(move || tx.send(chunk).is_ok())
+                let sent = tokio::task::spawn_blocking(move || tx.send(Ok(chunk)).is_ok())
                     .await
                     .unwrap_or(false);
                 if !sent {
@@ -577,12 +634,13 @@ impl ContactsApi {
                 "no column maps to a contact field (header: {header:?})"
             ));
         }
+        // Updates touch only the fields the file has.
+        let mapped = targets_fields(&targets);
         let rules = Arc::new(RowRules {
             targets,
             header_key: header.join("\u{1f}"),
             region,
             defs,
-            owner: p.user.to_string(),
         });
         // Validation of the next batch overlaps the write of this one.
         let (valid_tx, mut valid_rx) = mpsc::channel::<Validated>(1);
@@ -603,7 +661,7 @@ impl ContactsApi {
             let mut attempt = 0;
             loop {
                 let mut outcome = self
-                    .import_batch(p, job, &batch)
+                    .import_batch(p, job, &batch, &mapped)
                     .await
                     .map_err(|e| e.to_string())?;
                 let mut next = job.clone();
@@ -628,8 +686,8 @@ impl ContactsApi {
             }
         }
         validator.await.map_err(|e| format!("validation: {e}"))?;
-        parser.await.map_err(|e| format!("parser: {e}"))?;
         feeder.await.map_err(|e| format!("upload: {e}"))??;
+        parser.await.map_err(|e| format!("parser: {e}"))??;
         job.bytes_processed = bytes.load(Ordering::Relaxed);
         Ok(())
     }
@@ -639,6 +697,7 @@ impl ContactsApi {
         p: &Principal,
         job: &ImportJob,
         batch: &Validated,
+        mapped: &std::collections::HashSet<String>,
     ) -> Result<BatchOutcome, ContactError> {
         let mut out = BatchOutcome {
             failed: batch.errors.len() as u64,
@@ -699,7 +758,7 @@ impl ContactsApi {
         let mut pending_index: HashMap<RecordId, usize> = HashMap::new();
         let now = Utc::now();
         for (_row, hash, fields) in valid {
-            let (hash, fields) = (hash.clone(), fields.clone());
+            let (hash, mut fields) = (hash.clone(), fields.clone());
             if done.contains(&hash) {
                 out.skipped += 1;
                 continue;
@@ -728,7 +787,7 @@ impl ContactsApi {
                     };
                     let record = &mut pending[slot].0;
                     let before = record.data.fields.clone();
-                    overlay(&mut record.data.fields, &fields);
+                    overlay(&mut record.data.fields, &fields, mapped);
                     // The same row again changes nothing: a skip, not an update.
                     if record.data.fields == before {
                         out.skipped += 1;
@@ -737,6 +796,9 @@ impl ContactsApi {
                     }
                 }
                 _ => {
+                    if fields.owner.is_empty() {
+                        fields.owner = p.user.to_string();
+                    }
                     let record = Record {
                         tenant: p.tenant.clone(),
                         id: RecordId::generate(),
@@ -795,6 +857,13 @@ impl ContactsApi {
                     out.changes
                         .events
                         .push(events::updated(p, &record, changed));
+                    if record.fields().owner != prev.fields().owner {
+                        out.changes.events.push(events::owner_changed(
+                            p,
+                            &record,
+                            &prev.fields().owner,
+                        ));
+                    }
                     out.changes.puts.push(Put {
                         record,
                         previous: Some(prev),
@@ -816,7 +885,7 @@ mod tests {
         let (header_tx, mut header_rx) = mpsc::channel(1);
         let (rows_tx, mut rows_rx) = mpsc::channel(1024);
         let reader = std::io::Cursor::new(bytes);
-        parse(reader, delimiter, &header_tx, &rows_tx);
+        parse(reader, delimiter, &AtomicU64::new(0), &header_tx, &rows_tx).unwrap();
         drop(rows_tx);
         let header = header_rx.try_recv().unwrap().unwrap();
         let mut rows = Vec::new();
@@ -835,6 +904,53 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].1.as_ref().unwrap()[2], "two\r\nlines");
         assert_eq!(rows[1].0, 2);
+    }
+
+    #[test]
+    fn a_row_without_end_stops_the_parser_instead_of_filling_memory() {
+        let (chunk_tx, chunk_rx) = sync_mpsc::sync_channel(4);
+        let since_row = Arc::new(AtomicU64::new(0));
+        let reader = ChunkReader {
+            chunks: chunk_rx,
+            current: Vec::new(),
+            pos: 0,
+            since_row: since_row.clone(),
+        };
+        let feeder = std::thread::spawn(move || {
+            let _ = chunk_tx.send(Ok(b"a,b\n1,\"never closed".to_vec()));
+            for _ in 0..40 {
+                if chunk_tx.send(Ok(vec![b'x'; 64 * 1024])).is_err() {
+                    return;
+                }
+            }
+        });
+        let (header_tx, _header_rx) = mpsc::channel(1);
+        let (rows_tx, mut rows_rx) = mpsc::channel(16);
+        let outcome = parse(reader, b',', &since_row, &header_tx, &rows_tx);
+        assert!(outcome.unwrap_err().contains("longer than"));
+        assert!(rows_rx.try_recv().is_err(), "no row is handed on");
+        feeder.join().unwrap();
+    }
+
+    #[test]
+    fn an_interrupted_upload_drops_the_cut_off_row() {
+        let (chunk_tx, chunk_rx) = sync_mpsc::sync_channel(4);
+        chunk_tx
+            .send(Ok(b"email\nann@example.com\nbob@exam".to_vec()))
+            .unwrap();
+        chunk_tx.send(Err("upload interrupted".to_owned())).unwrap();
+        let since_row = Arc::new(AtomicU64::new(0));
+        let reader = ChunkReader {
+            chunks: chunk_rx,
+            current: Vec::new(),
+            pos: 0,
+            since_row: since_row.clone(),
+        };
+        let (header_tx, _header_rx) = mpsc::channel(1);
+        let (rows_tx, mut rows_rx) = mpsc::channel(16);
+        let outcome = parse(reader, b',', &since_row, &header_tx, &rows_tx);
+        assert_eq!(outcome.unwrap_err(), "upload interrupted");
+        assert!(rows_rx.try_recv().is_err(), "bob@exam is never imported");
     }
 
     #[test]
@@ -863,7 +979,10 @@ mod tests {
             ..Default::default()
         };
         row.address.street = "12 St James's Square".into();
-        overlay(&mut stored, &row);
+        let mapped = ["job_title", "address", "custom_fields"]
+            .map(String::from)
+            .into();
+        overlay(&mut stored, &row, &mapped);
         assert_eq!(stored.given_name, "Ada");
         assert_eq!(stored.email, "ada@example.com");
         assert_eq!(stored.job_title, "Countess");

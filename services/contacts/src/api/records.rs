@@ -329,7 +329,10 @@ impl ContactsApi {
         }
         let gone: HashSet<String> = merged.iter().map(ToString::to_string).collect();
         fields.companies.retain(|l| !gone.contains(&l.company_id));
-        if gone.contains(&fields.parent_company_id) {
+        // A merged company's parent may be the survivor itself.
+        if gone.contains(&fields.parent_company_id)
+            || fields.parent_company_id == survivor_id.to_string()
+        {
             fields.parent_company_id.clear();
         }
         let mut changes = self.replace(p, &survivor, fields)?.unwrap_or_default();
@@ -408,7 +411,9 @@ impl ContactsApi {
             .to_string();
         let mut moved = 0;
         match selection {
-            Handover::Ids(ids) => {
+            Handover::Ids(mut ids) => {
+                ids.sort();
+                ids.dedup();
                 for chunk in ids.chunks(HANDOVER_BATCH) {
                     let records = self.store.get_many(&p.tenant, chunk).await?;
                     if records.len() != chunk.len() {
@@ -432,6 +437,12 @@ impl ContactsApi {
                         .hand_over_matching(p, kind, &filter, &new_owner, new_team)
                         .await?;
                 }
+            }
+            Handover::Filter(filter, _) if *filter == super::Filter::default() => {
+                return Err(invalid(
+                    "filter",
+                    "name at least one filter (use from_owner to hand over everything a user owns)",
+                ));
             }
             Handover::Filter(filter, kinds) => {
                 for kind in kinds {

@@ -26,6 +26,8 @@ use crate::{
 /// Default and largest page sizes (AIP-158).
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 1000;
+/// Longest name query (a name is at most 200 characters).
+const MAX_QUERY_CHARS: usize = 200;
 /// Most index entries one page may read.
 const MAX_SCAN: usize = 5000;
 
@@ -155,6 +157,12 @@ impl ContactsApi {
             0 => DEFAULT_PAGE,
             n => n.min(MAX_PAGE),
         };
+        if q.query.chars().count() > MAX_QUERY_CHARS {
+            return Err(invalid(
+                "query",
+                format!("longer than {MAX_QUERY_CHARS} characters"),
+            ));
+        }
         let conditions = self.conditions(tenant, &q).await?;
         let words = name::tokens(&q.query);
         let (driver_attr, values, descending, rest) =

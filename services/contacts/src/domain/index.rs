@@ -38,8 +38,10 @@ pub mod attr {
     pub const CUSTOM_PREFIX: &str = "cf.";
 }
 
-/// Longest value indexed; longer values (free text) are not searchable.
-const MAX_VALUE: usize = 200;
+/// Longest value indexed, in bytes: validation allows 200 characters, which
+/// is up to 800 bytes of UTF-8 (Bengali and Devanagari take 3 per letter).
+/// Longer values (free text) are not searchable.
+const MAX_VALUE: usize = 800;
 
 /// One index entry.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -86,6 +86,9 @@ impl Fields {
                         "given_name",
                         "a contact needs a given_name, family_name or display_name".into(),
                     );
+                } else if let Err(why) = short_text(&self.display_name) {
+                    // A name derived from long given and family names.
+                    bad("display_name", why);
                 }
                 for (field, set) in [
                     ("company_types", !self.company_types.is_empty()),

@@ -9,7 +9,7 @@ use rapport_platform::identity::TenantId;
 use rapport_store::StoreError;
 
 use super::{ChangeSet, ContactStore, Put, SqliteContactStore};
-use crate::domain::{Fields, Kind, Record, RecordData, RecordId, Region, normalize_phone};
+use crate::domain::{Email, Fields, Kind, Record, RecordData, RecordId, Region, normalize_phone};
 
 /// Moves every legacy row, then empties the legacy table, in one
 /// transaction per tenant: a crash leaves each tenant moved or untouched.
@@ -44,7 +44,12 @@ pub(super) async fn adopt_sqlite_contacts(store: &SqliteContactStore) -> Result<
                         given_name: row.get(2)?,
                         family_name: row.get(3)?,
                         display_name: row.get(4)?,
-                        email: row.get::<Option<String>>(5)?.unwrap_or_default(),
+                        // Lower-cased like every e-mail written since, so
+                        // lookups and duplicate checks find it.
+                        email: row
+                            .get::<Option<String>>(5)?
+                            .map(|e| Email::parse(&e).map(|e| e.to_string()).unwrap_or(e))
+                            .unwrap_or_default(),
                         // Stored as given by the first release; E.164 when it parses.
                         phone: phone
                             .map(|p| normalize_phone(&p, Region::default()).unwrap_or(p))

@@ -72,7 +72,9 @@ pub struct ChangeSet {
     pub unique: Vec<UniqueKey>,
     /// Events to publish.
     pub events: Vec<OutboxMessage>,
-    /// Erasure audit entries.
+    /// Erasure audit entries. A change set with erasures deletes its
+    /// `deletes` whatever their version: an erasure wins over concurrent
+    /// edits (and its index entries go with the record in one write).
     pub erasures: Vec<ErasureAudit>,
     /// Import progress stored with the rows it counts.
     pub import: Option<ImportJob>,

@@ -59,6 +59,9 @@ const PUT_IMPORT_ERROR: &str =
 const PUT_ERASURE: &str = "INSERT INTO erasures (tenant_id, id, record_id, erased_by, erase_time, reason) VALUES (?, ?, ?, ?, ?, ?)";
 /// Attributes whose shared values FindDuplicates reports.
 const DUPLICATE_ATTRS: &[&str] = &[attr::EMAIL, attr::PHONE, attr::SORT_NAME];
+/// Statements per logged batch (a record with its index entries and event
+/// is about a dozen), well under ScyllaDB's batch size limits.
+const MAX_BATCH_STATEMENTS: usize = 100;
 /// Largest id in UUID order, the upper bound of an exact-value scan.
 const MAX_UUID: Uuid = Uuid::max();
 
@@ -84,7 +87,9 @@ struct Statements {
     scan_up: PreparedStatement,
     scan_down: PreparedStatement,
     put_duplicate: PreparedStatement,
+    delete_duplicate: PreparedStatement,
     duplicates: PreparedStatement,
+    erase_record: PreparedStatement,
 }
 
 impl ScyllaContactStore {
@@ -106,10 +111,12 @@ impl ScyllaContactStore {
             put_import: prepare(PUT_IMPORT).await?,
             put_import_error: prepare(PUT_IMPORT_ERROR).await?,
             put_erasure: prepare(PUT_ERASURE).await?,
-            find: prepare("SELECT value, id FROM record_index WHERE tenant_id = ? AND kind = ? AND attr = ? AND bucket = ?").await?,
+            find: prepare("SELECT value, id FROM record_index WHERE tenant_id = ? AND kind = ? AND attr = ? AND bucket = ? AND value = ?").await?,
             scan_up: prepare("SELECT value, id FROM record_index WHERE tenant_id = ? AND kind = ? AND attr = ? AND bucket = ? AND (value, id) > (?, ?) AND (value, id) < (?, ?) ORDER BY value ASC, id ASC LIMIT ?").await?,
             scan_down: prepare("SELECT value, id FROM record_index WHERE tenant_id = ? AND kind = ? AND attr = ? AND bucket = ? AND (value, id) > (?, ?) AND (value, id) < (?, ?) ORDER BY value DESC, id DESC LIMIT ?").await?,
             put_duplicate: prepare("INSERT INTO duplicate_keys (tenant_id, kind, attr, value, id) VALUES (?, ?, ?, ?, ?)").await?,
+            delete_duplicate: prepare("DELETE FROM duplicate_keys WHERE tenant_id = ? AND kind = ? AND attr = ? AND value = ? AND id = ?").await?,
+            erase_record: prepare("DELETE FROM records WHERE tenant_id = ? AND id = ?").await?,
             duplicates: prepare("SELECT attr, value, id FROM duplicate_keys WHERE tenant_id = ? AND kind = ? AND (attr, value) > (?, ?) LIMIT ?").await?,
         };
         let outbox = Arc::new(ScyllaOutbox::new(session.clone()).await?);
@@ -278,11 +285,19 @@ impl ContactStore for ScyllaContactStore {
         }
         // Step 1: claim replaced and deleted records; undo on conflict.
         let mut claimed: Vec<(&Record, Option<&Record>)> = Vec::new();
+        // An erasure wins over concurrent edits: its deletes are not
+        // conditional and go in the logged batch with their events and audit.
+        let erasing = !cs.erasures.is_empty();
         let claims = cs
             .puts
             .iter()
             .filter_map(|p| p.previous.as_ref().map(|prev| (prev, Some(&p.record))))
-            .chain(cs.deletes.iter().map(|prev| (prev, None)));
+            .chain(
+                cs.deletes
+                    .iter()
+                    .filter(|_| !erasing)
+                    .map(|prev| (prev, None)),
+            );
         for (prev, next) in claims {
             match self.claim(tenant, prev, next).await {
                 Ok(true) => claimed.push((prev, next)),
@@ -297,91 +312,135 @@ impl ContactStore for ScyllaContactStore {
                 }
             }
         }
-        // Step 2: everything else in one logged batch.
-        let mut batch = Batch::new(BatchType::Logged);
-        let mut values: Vec<Vec<CqlValue>> = Vec::new();
+        // Step 2: everything else in logged batches.
+        let mut statements: Vec<(&PreparedStatement, Vec<CqlValue>)> = Vec::new();
         let t = || CqlValue::Text(tenant.to_string());
+        let forget_duplicate = |kind: Kind, e: &IndexEntry, id: &RecordId| {
+            vec![
+                CqlValue::Text(tenant.to_string()),
+                CqlValue::Text(kind.as_str().into()),
+                CqlValue::Text(e.attr.clone()),
+                CqlValue::Text(e.value.clone()),
+                CqlValue::Uuid(uuid(id)),
+            ]
+        };
         for put in &cs.puts {
             let r = &put.record;
             let new_entries = index_entries(r);
             let old_entries = match &put.previous {
                 Some(prev) => index_entries(prev),
                 None => {
-                    batch.append_statement(s.insert_record.clone());
-                    values.push(vec![
-                        t(),
-                        CqlValue::Uuid(uuid(&r.id)),
-                        CqlValue::Text(r.kind().as_str().into()),
-                        CqlValue::BigInt(r.data.version as i64),
-                        CqlValue::Text(encode(r)?),
-                    ]);
+                    statements.push((
+                        &s.insert_record,
+                        vec![
+                            t(),
+                            CqlValue::Uuid(uuid(&r.id)),
+                            CqlValue::Text(r.kind().as_str().into()),
+                            CqlValue::BigInt(r.data.version as i64),
+                            CqlValue::Text(encode(r)?),
+                        ],
+                    ));
                     Vec::new()
                 }
             };
             for e in old_entries.iter().filter(|e| !new_entries.contains(e)) {
-                batch.append_statement(s.delete_entry.clone());
-                values.push(Self::entry_row(tenant, r.kind(), e, &r.id));
+                statements.push((&s.delete_entry, Self::entry_row(tenant, r.kind(), e, &r.id)));
+                if DUPLICATE_ATTRS.contains(&e.attr.as_str()) {
+                    statements.push((&s.delete_duplicate, forget_duplicate(r.kind(), e, &r.id)));
+                }
             }
             for e in new_entries.iter().filter(|e| !old_entries.contains(e)) {
-                batch.append_statement(s.insert_entry.clone());
-                values.push(Self::entry_row(tenant, r.kind(), e, &r.id));
+                statements.push((&s.insert_entry, Self::entry_row(tenant, r.kind(), e, &r.id)));
             }
         }
         for prev in &cs.deletes {
+            if erasing {
+                statements.push((&s.erase_record, vec![t(), CqlValue::Uuid(uuid(&prev.id))]));
+            }
             for e in index_entries(prev) {
-                batch.append_statement(s.delete_entry.clone());
-                values.push(Self::entry_row(tenant, prev.kind(), &e, &prev.id));
+                statements.push((
+                    &s.delete_entry,
+                    Self::entry_row(tenant, prev.kind(), &e, &prev.id),
+                ));
+                if DUPLICATE_ATTRS.contains(&e.attr.as_str()) {
+                    statements.push((
+                        &s.delete_duplicate,
+                        forget_duplicate(prev.kind(), &e, &prev.id),
+                    ));
+                }
             }
         }
         for m in &cs.events {
-            batch.append_statement(s.outbox.clone());
-            values.push(vec![
-                CqlValue::Int(shard_of(&m.key)),
-                CqlValue::Text(m.event_id.clone()),
-                CqlValue::Text(m.topic.clone()),
-                CqlValue::Text(m.key.clone()),
-                CqlValue::Blob(m.payload.clone()),
-                CqlValue::Text(rapport_store::outbox::encode_headers(&m.headers)),
-            ]);
+            statements.push((
+                &s.outbox,
+                vec![
+                    CqlValue::Int(shard_of(&m.key)),
+                    CqlValue::Text(m.event_id.clone()),
+                    CqlValue::Text(m.topic.clone()),
+                    CqlValue::Text(m.key.clone()),
+                    CqlValue::Blob(m.payload.clone()),
+                    CqlValue::Text(rapport_store::outbox::encode_headers(&m.headers)),
+                ],
+            ));
         }
         for a in &cs.erasures {
-            batch.append_statement(s.put_erasure.clone());
-            values.push(vec![
-                t(),
-                CqlValue::Uuid(uuid(&a.id)),
-                CqlValue::Uuid(uuid(&a.record_id)),
-                CqlValue::Text(a.erased_by.clone()),
-                CqlValue::Timestamp(scylla::value::CqlTimestamp(a.erase_time.timestamp_millis())),
-                CqlValue::Text(a.reason.clone()),
-            ]);
+            statements.push((
+                &s.put_erasure,
+                vec![
+                    t(),
+                    CqlValue::Uuid(uuid(&a.id)),
+                    CqlValue::Uuid(uuid(&a.record_id)),
+                    CqlValue::Text(a.erased_by.clone()),
+                    CqlValue::Timestamp(scylla::value::CqlTimestamp(
+                        a.erase_time.timestamp_millis(),
+                    )),
+                    CqlValue::Text(a.reason.clone()),
+                ],
+            ));
         }
         if let Some(job) = &cs.import {
-            batch.append_statement(s.put_import.clone());
-            values.push(vec![
-                t(),
-                CqlValue::Uuid(uuid(&job.id)),
-                CqlValue::Text(
-                    serde_json::to_string(job).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                ),
-            ]);
             for e in &cs.import_errors {
-                batch.append_statement(s.put_import_error.clone());
-                values.push(vec![
+                statements.push((
+                    &s.put_import_error,
+                    vec![
+                        t(),
+                        CqlValue::Uuid(uuid(&job.id)),
+                        CqlValue::BigInt(e.row as i64),
+                        CqlValue::Text(e.field.clone()),
+                        CqlValue::Text(e.message.clone()),
+                    ],
+                ));
+            }
+            // Progress goes last: it is stored only with everything it counts.
+            statements.push((
+                &s.put_import,
+                vec![
                     t(),
                     CqlValue::Uuid(uuid(&job.id)),
-                    CqlValue::BigInt(e.row as i64),
-                    CqlValue::Text(e.field.clone()),
-                    CqlValue::Text(e.message.clone()),
-                ]);
-            }
+                    CqlValue::Text(
+                        serde_json::to_string(job)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    ),
+                ],
+            ));
         }
-        if !values.is_empty()
-            && let Err(e) = self.session.batch(&batch, values).await
-        {
-            for (p, n) in claimed.into_iter().rev() {
-                self.unclaim(tenant, p, n).await;
+        // A logged batch has size limits (1 MB by default): large change sets
+        // (import batches, big merges) go in consecutive batches. Each batch
+        // is all-or-nothing; a failure part-way leaves the earlier ones
+        // applied, which a re-run of the import or merge completes.
+        for chunk in statements.chunks(MAX_BATCH_STATEMENTS) {
+            let mut batch = Batch::new(BatchType::Logged);
+            let mut values: Vec<Vec<CqlValue>> = Vec::with_capacity(chunk.len());
+            for (statement, row) in chunk {
+                batch.append_statement((*statement).clone());
+                values.push(row.clone());
             }
-            return Err(CommitError::Store(e.into()));
+            if let Err(e) = self.session.batch(&batch, values).await {
+                for (p, n) in claimed.into_iter().rev() {
+                    self.unclaim(tenant, p, n).await;
+                }
+                return Err(CommitError::Store(e.into()));
+            }
         }
         // Best effort: a missed note only hides a group until the next write.
         if let Err(e) = self.note_duplicates(tenant, cs).await {
@@ -487,6 +546,7 @@ impl ContactStore for ScyllaContactStore {
                         kind.as_str(),
                         attr_name,
                         bucket(attr_name, value),
+                        value.as_str(),
                     ),
                 )
                 .await?
@@ -592,14 +652,29 @@ impl ContactStore for ScyllaContactStore {
             )
             .await?
             .into_rows_result()?;
+        // The first column is `[applied]`; ScyllaDB adds the existing row's
+        // columns (null when the insert was applied).
+        type WithRow = (
+            bool,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
         let applied = rows
-            .rows::<(bool,)>()
+            .rows::<WithRow>()
             .ok()
             .and_then(|mut r| r.next())
             .and_then(Result::ok)
-            .map(|(a,)| a)
-            // With IF NOT EXISTS failing, the row comes back with its columns.
-            .unwrap_or(false);
+            .map(|(a, ..)| a)
+            .or_else(|| {
+                rows.rows::<(bool,)>()
+                    .ok()
+                    .and_then(|mut r| r.next())
+                    .and_then(Result::ok)
+                    .map(|(a,)| a)
+            })
+            .ok_or_else(|| StoreError::Corrupt("LWT result without [applied]".into()))?;
         Ok(applied)
     }
 

@@ -151,9 +151,31 @@ async fn apply(
             new_entries.push((kind, e.attr, e.value, id.clone()));
         }
     }
+    // An erasure wins over concurrent edits: delete whatever the version,
+    // with the index entries of what is stored now.
+    let erasing = !cs.erasures.is_empty();
     for prev in &cs.deletes {
         let id = prev.id.to_string();
         let kind = prev.kind().as_str();
+        let stored;
+        let prev = if erasing {
+            let mut rows = tx
+                .query(
+                    "SELECT doc FROM records WHERE tenant_id = ?1 AND id = ?2",
+                    [t, id.as_str()],
+                )
+                .await
+                .map_err(err)?;
+            match rows.next().await.map_err(err)? {
+                Some(row) => {
+                    stored = decode(tenant, &id, &row.get::<String>(0).map_err(err)?)?;
+                    &stored
+                }
+                None => return Err(CommitError::Conflict(prev.id)),
+            }
+        } else {
+            prev
+        };
         let changed = delete_record
             .execute(libsql::params![t, id.as_str(), prev.data.version as i64])
             .await
