@@ -528,16 +528,20 @@ impl ContactsApi {
         S: Stream<Item = Result<Vec<u8>, E>> + Send + Unpin + 'static,
         E: std::fmt::Display + Send + 'static,
     {
-        let mut job = self.get_import(&p.tenant, id).await?;
-        if job.state != ImportState::Pending {
+        let pending = self.get_import(&p.tenant, id).await?;
+        let mut job = pending.clone();
+        job.state = ImportState::Running;
+        job.start_time = Some(Utc::now());
+        job.update_time = Utc::now();
+        // Only one upload may run an import: the switch to running is
+        // conditional on the import still being pending.
+        if pending.state != ImportState::Pending
+            || !self.store.start_import(&p.tenant, &pending, &job).await?
+        {
             return Err(ContactError::FailedPrecondition(format!(
                 "import {id} has already received its data; create a new import to run the file again"
             )));
         }
-        job.state = ImportState::Running;
-        job.start_time = Some(Utc::now());
-        job.update_time = Utc::now();
-        self.store.put_import(&p.tenant, &job).await?;
         let outcome = self.import_rows(p, &mut job, chunks).await;
         job.update_time = Utc::now();
         match outcome {

@@ -258,6 +258,43 @@ async fn scans_page_in_order(s: &dyn ContactStore) {
     assert_eq!(prefix.len(), 5);
 }
 
+async fn only_one_upload_starts_an_import(s: &dyn ContactStore) {
+    use crate::domain::{ImportJob, ImportOptions, ImportState};
+    let tenant = TenantId::parse("acme").unwrap();
+    let now = Utc::now().trunc_subsecs(3);
+    let pending = ImportJob {
+        id: RecordId::generate(),
+        options: ImportOptions::default(),
+        state: ImportState::Pending,
+        rows_processed: 0,
+        rows_created: 0,
+        rows_updated: 0,
+        rows_skipped: 0,
+        rows_failed: 0,
+        bytes_processed: 0,
+        failure: String::new(),
+        start_time: None,
+        create_time: now,
+        update_time: now,
+        created_by: "alice".into(),
+    };
+    s.put_import(&tenant, &pending).await.unwrap();
+    let running = ImportJob {
+        state: ImportState::Running,
+        start_time: Some(now),
+        ..pending.clone()
+    };
+    assert!(s.start_import(&tenant, &pending, &running).await.unwrap());
+    // A second upload read the same pending state: it must not start.
+    assert!(!s.start_import(&tenant, &pending, &running).await.unwrap());
+    let other = TenantId::parse("globex").unwrap();
+    assert!(!s.start_import(&other, &pending, &running).await.unwrap());
+    assert_eq!(
+        s.get_import(&tenant, &pending.id).await.unwrap(),
+        Some(running)
+    );
+}
+
 macro_rules! contract_tests {
     ($store:expr, $($case:ident),* $(,)?) => {
         $(
@@ -289,6 +326,7 @@ mod sqlite {
         stale_versions_and_taken_keys_change_nothing,
         deletes_remove_index_entries,
         scans_page_in_order,
+        only_one_upload_starts_an_import,
     );
 
     #[tokio::test]
@@ -330,5 +368,6 @@ mod scylla {
         stale_versions_and_taken_keys_change_nothing,
         deletes_remove_index_entries,
         scans_page_in_order,
+        only_one_upload_starts_an_import,
     );
 }

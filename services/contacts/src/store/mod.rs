@@ -227,6 +227,14 @@ pub trait ContactStore: Send + Sync + 'static {
     /// Stores an import's state (creation and state changes; progress
     /// travels in change sets).
     async fn put_import(&self, tenant: &TenantId, job: &ImportJob) -> Result<(), StoreError>;
+    /// Replaces `pending` with `running` only if the stored import is still
+    /// exactly `pending`; `false` if another upload started it first.
+    async fn start_import(
+        &self,
+        tenant: &TenantId,
+        pending: &ImportJob,
+        running: &ImportJob,
+    ) -> Result<bool, StoreError>;
     /// An import.
     async fn get_import(
         &self,

@@ -762,6 +762,45 @@ impl ContactStore for ScyllaContactStore {
         Ok(())
     }
 
+    async fn start_import(
+        &self,
+        tenant: &TenantId,
+        pending: &ImportJob,
+        running: &ImportJob,
+    ) -> Result<bool, StoreError> {
+        let encode_job = |j: &ImportJob| {
+            serde_json::to_string(j).map_err(|e| StoreError::Corrupt(e.to_string()))
+        };
+        let rows = self
+            .session
+            .query_unpaged(
+                "UPDATE imports SET doc = ? WHERE tenant_id = ? AND id = ? IF doc = ?",
+                (
+                    encode_job(running)?,
+                    tenant.as_str(),
+                    uuid(&pending.id),
+                    encode_job(pending)?,
+                ),
+            )
+            .await?
+            .into_rows_result()?;
+        // `[applied]` first, then the current `doc` when not applied.
+        Ok(rows
+            .rows::<(bool, Option<String>)>()
+            .ok()
+            .and_then(|mut r| r.next())
+            .and_then(Result::ok)
+            .map(|(a, _)| a)
+            .or_else(|| {
+                rows.rows::<(bool,)>()
+                    .ok()
+                    .and_then(|mut r| r.next())
+                    .and_then(Result::ok)
+                    .map(|(a,)| a)
+            })
+            .unwrap_or(false))
+    }
+
     async fn get_import(
         &self,
         tenant: &TenantId,

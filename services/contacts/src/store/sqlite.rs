@@ -604,6 +604,30 @@ impl ContactStore for SqliteContactStore {
         put_import(&conn, tenant, job).await
     }
 
+    async fn start_import(
+        &self,
+        tenant: &TenantId,
+        pending: &ImportJob,
+        running: &ImportJob,
+    ) -> Result<bool, StoreError> {
+        let encode_job = |j: &ImportJob| {
+            serde_json::to_string(j).map_err(|e| StoreError::Corrupt(e.to_string()))
+        };
+        let conn = self.db.conn().await;
+        let n = conn
+            .execute(
+                "UPDATE imports SET doc = ?4 WHERE tenant_id = ?1 AND id = ?2 AND doc = ?3",
+                [
+                    tenant.as_str(),
+                    &pending.id.to_string(),
+                    &encode_job(pending)?,
+                    &encode_job(running)?,
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     async fn get_import(
         &self,
         tenant: &TenantId,
