@@ -148,11 +148,7 @@ pub(super) fn contact_fields(c: pb::Contact) -> Result<Fields, String> {
         source_channel: c.source_channel,
         birthday: c.birthday,
         address: address_from_pb(c.address),
-        custom_fields: c
-            .custom_fields
-            .into_iter()
-            .map(|(k, v)| (k, from_pb_value(v)))
-            .collect(),
+        custom_fields: custom_values(c.custom_fields),
         ..Default::default()
     })
 }
@@ -177,13 +173,17 @@ pub(super) fn company_fields(c: pb::Company) -> Result<Fields, String> {
         lifecycle_stage: stage_from_pb(c.lifecycle_stage)?,
         source_channel: c.source_channel,
         address: address_from_pb(c.address),
-        custom_fields: c
-            .custom_fields
-            .into_iter()
-            .map(|(k, v)| (k, from_pb_value(v)))
-            .collect(),
+        custom_fields: custom_values(c.custom_fields),
         ..Default::default()
     })
+}
+
+/// Custom field values of a request, as JSON.
+fn custom_values(values: std::collections::HashMap<String, PbValue>) -> BTreeMap<String, Value> {
+    values
+        .into_iter()
+        .map(|(k, v)| (k, from_pb_value(v)))
+        .collect()
 }
 
 /// Stage from its proto enum (unspecified = none).

@@ -466,23 +466,7 @@ impl ContactsApi {
                 "one of , ; | or tab",
             ));
         }
-        let now = Utc::now();
-        let job = ImportJob {
-            id: RecordId::generate(),
-            options,
-            state: ImportState::Pending,
-            rows_processed: 0,
-            rows_created: 0,
-            rows_updated: 0,
-            rows_skipped: 0,
-            rows_failed: 0,
-            bytes_processed: 0,
-            failure: String::new(),
-            start_time: None,
-            create_time: now,
-            update_time: now,
-            created_by: p.user.to_string(),
-        };
+        let job = ImportJob::new(options, p.user.as_str(), Utc::now());
         self.store.put_import(&p.tenant, &job).await?;
         Ok(job)
     }
@@ -803,29 +787,15 @@ impl ContactsApi {
                     if fields.owner.is_empty() {
                         fields.owner = p.user.to_string();
                     }
-                    let record = Record {
-                        tenant: p.tenant.clone(),
-                        id: RecordId::generate(),
-                        data: crate::domain::RecordData {
-                            kind: Kind::Person,
-                            fields,
-                            version: 1,
-                            create_time: now,
-                            created_by: p.user.to_string(),
-                            update_time: now,
-                            updated_by: p.user.to_string(),
-                            // Rows with an e-mail, phone or external id are
-                            // found again by it on a re-run; the content hash
-                            // (a random-order index entry, costly at millions
-                            // of rows) is kept only for rows without one, or
-                            // when duplicates are created on purpose.
-                            import_hashes: if keys.is_empty() || policy == DuplicatePolicy::Create {
-                                vec![hash]
-                            } else {
-                                Vec::new()
-                            },
-                        },
-                    };
+                    let mut record =
+                        Record::new(p.tenant.clone(), Kind::Person, fields, p.user.as_str(), now);
+                    // Rows with an e-mail, phone or external id are found
+                    // again by it on a re-run; the content hash (a random-order
+                    // index entry, costly at millions of rows) is kept only for
+                    // rows without one, or when duplicates are created on purpose.
+                    if keys.is_empty() || policy == DuplicatePolicy::Create {
+                        record.data.import_hashes.push(hash);
+                    }
                     if policy != DuplicatePolicy::Create {
                         for k in identity_keys(Kind::Person, record.fields()) {
                             existing

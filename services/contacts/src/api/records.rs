@@ -11,7 +11,7 @@ use rapport_platform::{
 use super::ContactsApi;
 use crate::{
     domain::{
-        ContactError, Email, Fields, Kind, Record, RecordData, RecordId, WriteRules, apply_mask,
+        ContactError, Email, Fields, Kind, Record, RecordId, WriteRules, apply_mask,
         changed_fields, index::attr, invalid, merge_into, normalize_phone,
     },
     events,
@@ -95,21 +95,13 @@ impl ContactsApi {
             return Err(ContactError::Invalid(violations));
         }
         self.check_links(&p.tenant, kind, &fields, None).await?;
-        let now = Utc::now();
-        Ok(Record {
-            tenant: p.tenant.clone(),
-            id: RecordId::generate(),
-            data: RecordData {
-                kind,
-                fields,
-                version: 1,
-                create_time: now,
-                created_by: p.user.to_string(),
-                update_time: now,
-                updated_by: p.user.to_string(),
-                import_hashes: Vec::new(),
-            },
-        })
+        Ok(Record::new(
+            p.tenant.clone(),
+            kind,
+            fields,
+            p.user.as_str(),
+            Utc::now(),
+        ))
     }
 
     /// Creates a person or company. Unless `allow_duplicate`, an e-mail,

@@ -83,6 +83,26 @@ pub struct ImportJob {
 }
 
 impl ImportJob {
+    /// A new import waiting for its data.
+    pub fn new(options: ImportOptions, created_by: &str, now: DateTime<Utc>) -> Self {
+        ImportJob {
+            id: RecordId::generate(),
+            options,
+            state: ImportState::Pending,
+            rows_processed: 0,
+            rows_created: 0,
+            rows_updated: 0,
+            rows_skipped: 0,
+            rows_failed: 0,
+            bytes_processed: 0,
+            failure: String::new(),
+            start_time: None,
+            create_time: now,
+            update_time: now,
+            created_by: created_by.to_owned(),
+        }
+    }
+
     /// Rows per second since the data started arriving.
     pub fn rows_per_second(&self) -> f64 {
         let Some(start) = self.start_time else {

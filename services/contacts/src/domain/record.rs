@@ -286,6 +286,30 @@ pub struct Record {
 }
 
 impl Record {
+    /// A new record (version 1) of `kind` that `user` creates at `now`.
+    pub fn new(
+        tenant: TenantId,
+        kind: Kind,
+        fields: Fields,
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Record {
+            tenant,
+            id: RecordId::generate(),
+            data: RecordData {
+                kind,
+                fields,
+                version: 1,
+                create_time: now,
+                created_by: user.to_owned(),
+                update_time: now,
+                updated_by: user.to_owned(),
+                import_hashes: Vec::new(),
+            },
+        }
+    }
+
     /// The etag clients send back to update (AIP-154): the version, quoted.
     pub fn etag(&self) -> String {
         format!("\"{}\"", self.data.version)

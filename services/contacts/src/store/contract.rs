@@ -7,30 +7,25 @@ use rapport_platform::identity::TenantId;
 use rapport_store::OutboxMessage;
 
 use super::{ChangeSet, CommitError, ContactStore, Put, Scan, UniqueKey, ValueMatch};
-use crate::domain::{Fields, Kind, Record, RecordData, RecordId, index::attr};
+use crate::domain::{Fields, Kind, Record, index::attr};
 
 fn record(tenant: &str, name: &str, email: &str, phone: &str) -> Record {
+    let fields = Fields {
+        display_name: name.into(),
+        email: email.into(),
+        phone: phone.into(),
+        owner: "alice".into(),
+        ..Default::default()
+    };
+    // Both backends keep millisecond precision.
     let now = Utc::now().trunc_subsecs(3);
-    Record {
-        tenant: TenantId::parse(tenant).unwrap(),
-        id: RecordId::generate(),
-        data: RecordData {
-            kind: Kind::Person,
-            fields: Fields {
-                display_name: name.into(),
-                email: email.into(),
-                phone: phone.into(),
-                owner: "alice".into(),
-                ..Default::default()
-            },
-            version: 1,
-            create_time: now,
-            created_by: "alice".into(),
-            update_time: now,
-            updated_by: "alice".into(),
-            import_hashes: Vec::new(),
-        },
-    }
+    Record::new(
+        TenantId::parse(tenant).unwrap(),
+        Kind::Person,
+        fields,
+        "alice",
+        now,
+    )
 }
 
 fn event(r: &Record) -> OutboxMessage {
@@ -262,22 +257,7 @@ async fn only_one_upload_starts_an_import(s: &dyn ContactStore) {
     use crate::domain::{ImportJob, ImportOptions, ImportState};
     let tenant = TenantId::parse("acme").unwrap();
     let now = Utc::now().trunc_subsecs(3);
-    let pending = ImportJob {
-        id: RecordId::generate(),
-        options: ImportOptions::default(),
-        state: ImportState::Pending,
-        rows_processed: 0,
-        rows_created: 0,
-        rows_updated: 0,
-        rows_skipped: 0,
-        rows_failed: 0,
-        bytes_processed: 0,
-        failure: String::new(),
-        start_time: None,
-        create_time: now,
-        update_time: now,
-        created_by: "alice".into(),
-    };
+    let pending = ImportJob::new(ImportOptions::default(), "alice", now);
     s.put_import(&tenant, &pending).await.unwrap();
     let running = ImportJob {
         state: ImportState::Running,

@@ -262,6 +262,19 @@ pub async fn open(settings: &StoreSettings) -> Result<Arc<dyn ContactStore>, Sto
     })
 }
 
+/// Encodes a stored document (custom field definition, import) as JSON.
+pub(crate) fn to_doc<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("encode: {e}")))
+}
+
+/// Decodes a stored JSON document; `what` names it in the error.
+pub(crate) fn from_doc<T: serde::de::DeserializeOwned>(
+    what: &str,
+    doc: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
 /// Encodes a record for storage (JSON of its data).
 pub(crate) fn encode(record: &Record) -> Result<String, StoreError> {
     serde_json::to_string(&record.data).map_err(|e| StoreError::Corrupt(format!("encode: {e}")))

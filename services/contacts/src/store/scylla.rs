@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use super::{
     ChangeSet, CommitError, ContactStore, DuplicateGroup, Hit, Record, Scan, ValueMatch, decode,
-    encode,
+    encode, from_doc, to_doc,
 };
 use crate::domain::{
     CustomFieldDef, ImportJob, ImportRowError, IndexEntry, Kind, RecordId, index::attr,
@@ -161,11 +161,7 @@ impl ScyllaContactStore {
                     .await?
             }
         };
-        let rows = result.into_rows_result()?;
-        let (applied,) = rows
-            .first_row::<(bool,)>()
-            .or_else(|_| rows.first_row::<(bool, Option<i64>)>().map(|(a, _)| (a,)))
-            .map_err(|e| StoreError::Corrupt(format!("LWT result: {e}")))?;
+        let applied = lwt_applied(&result.into_rows_result()?)?;
         Ok(applied)
     }
 
@@ -250,6 +246,18 @@ fn bucket(attr_name: &str, value: &str) -> String {
         value.chars().next().map(String::from).unwrap_or_default()
     } else {
         value.to_owned()
+    }
+}
+
+/// Whether a conditional statement (LWT) was applied: its first column,
+/// `[applied]`, whatever current values ScyllaDB returns after it.
+fn lwt_applied(rows: &scylla::response::query_result::QueryRowsResult) -> Result<bool, StoreError> {
+    let row = rows
+        .first_row::<scylla::value::Row>()
+        .map_err(|e| StoreError::Corrupt(format!("LWT result: {e}")))?;
+    match row.columns.first() {
+        Some(Some(CqlValue::Boolean(applied))) => Ok(*applied),
+        _ => Err(StoreError::Corrupt("LWT result without [applied]".into())),
     }
 }
 
@@ -417,10 +425,7 @@ impl ContactStore for ScyllaContactStore {
                 vec![
                     t(),
                     CqlValue::Uuid(uuid(&job.id)),
-                    CqlValue::Text(
-                        serde_json::to_string(job)
-                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    ),
+                    CqlValue::Text(to_doc(job)?),
                 ],
             ));
         }
@@ -643,7 +648,7 @@ impl ContactStore for ScyllaContactStore {
         tenant: &TenantId,
         def: &CustomFieldDef,
     ) -> Result<bool, StoreError> {
-        let doc = serde_json::to_string(def).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let doc = to_doc(def)?;
         let rows = self
             .session
             .query_unpaged(
@@ -652,29 +657,7 @@ impl ContactStore for ScyllaContactStore {
             )
             .await?
             .into_rows_result()?;
-        // The first column is `[applied]`; ScyllaDB adds the existing row's
-        // columns (null when the insert was applied).
-        type WithRow = (
-            bool,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
-        let applied = rows
-            .rows::<WithRow>()
-            .ok()
-            .and_then(|mut r| r.next())
-            .and_then(Result::ok)
-            .map(|(a, ..)| a)
-            .or_else(|| {
-                rows.rows::<(bool,)>()
-                    .ok()
-                    .and_then(|mut r| r.next())
-                    .and_then(Result::ok)
-                    .map(|(a,)| a)
-            })
-            .ok_or_else(|| StoreError::Corrupt("LWT result without [applied]".into()))?;
+        let applied = lwt_applied(&rows)?;
         Ok(applied)
     }
 
@@ -697,8 +680,7 @@ impl ContactStore for ScyllaContactStore {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?
         {
             let (doc,) = r.map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let def: CustomFieldDef =
-                serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let def: CustomFieldDef = from_doc("custom_fields", &doc)?;
             if kind.is_none_or(|k| k == def.kind) {
                 out.push(def);
             }
@@ -752,7 +734,7 @@ impl ContactStore for ScyllaContactStore {
     }
 
     async fn put_import(&self, tenant: &TenantId, job: &ImportJob) -> Result<(), StoreError> {
-        let doc = serde_json::to_string(job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let doc = to_doc(job)?;
         self.session
             .execute_unpaged(
                 &self.statements.put_import,
@@ -768,37 +750,20 @@ impl ContactStore for ScyllaContactStore {
         pending: &ImportJob,
         running: &ImportJob,
     ) -> Result<bool, StoreError> {
-        let encode_job = |j: &ImportJob| {
-            serde_json::to_string(j).map_err(|e| StoreError::Corrupt(e.to_string()))
-        };
         let rows = self
             .session
             .query_unpaged(
                 "UPDATE imports SET doc = ? WHERE tenant_id = ? AND id = ? IF doc = ?",
                 (
-                    encode_job(running)?,
+                    to_doc(running)?,
                     tenant.as_str(),
                     uuid(&pending.id),
-                    encode_job(pending)?,
+                    to_doc(pending)?,
                 ),
             )
             .await?
             .into_rows_result()?;
-        // `[applied]` first, then the current `doc` when not applied.
-        Ok(rows
-            .rows::<(bool, Option<String>)>()
-            .ok()
-            .and_then(|mut r| r.next())
-            .and_then(Result::ok)
-            .map(|(a, _)| a)
-            .or_else(|| {
-                rows.rows::<(bool,)>()
-                    .ok()
-                    .and_then(|mut r| r.next())
-                    .and_then(Result::ok)
-                    .map(|(a,)| a)
-            })
-            .unwrap_or(false))
+        lwt_applied(&rows)
     }
 
     async fn get_import(
@@ -818,9 +783,7 @@ impl ContactStore for ScyllaContactStore {
             .maybe_first_row::<(String,)>()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?
         {
-            Some((doc,)) => serde_json::from_str(&doc)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(e.to_string())),
+            Some((doc,)) => from_doc("imports", &doc).map(Some),
             None => Ok(None),
         }
     }

@@ -12,6 +12,7 @@ use rapport_store::{
 
 use super::{
     ChangeSet, CommitError, ContactStore, DuplicateGroup, Hit, Scan, ValueMatch, decode, encode,
+    from_doc, to_doc,
 };
 use crate::domain::{CustomFieldDef, ImportJob, ImportRowError, Kind, RecordId, index_entries};
 
@@ -314,7 +315,7 @@ async fn put_import(
     tenant: &TenantId,
     job: &ImportJob,
 ) -> Result<(), StoreError> {
-    let doc = serde_json::to_string(job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let doc = to_doc(job)?;
     conn.execute(
         "INSERT INTO imports (tenant_id, id, doc) VALUES (?1, ?2, ?3) ON CONFLICT (tenant_id, id) DO UPDATE SET doc = excluded.doc",
         [tenant.as_str(), &job.id.to_string(), &doc],
@@ -525,7 +526,7 @@ impl ContactStore for SqliteContactStore {
         tenant: &TenantId,
         def: &CustomFieldDef,
     ) -> Result<bool, StoreError> {
-        let doc = serde_json::to_string(def).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let doc = to_doc(def)?;
         let conn = self.db.conn().await;
         let n = conn
             .execute(
@@ -550,10 +551,7 @@ impl ContactStore for SqliteContactStore {
             .await?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().await? {
-            out.push(
-                serde_json::from_str(&row.get::<String>(0)?)
-                    .map_err(|e| StoreError::Corrupt(format!("custom_fields: {e}")))?,
-            );
+            out.push(from_doc("custom_fields", &row.get::<String>(0)?)?);
         }
         Ok(out)
     }
@@ -610,9 +608,6 @@ impl ContactStore for SqliteContactStore {
         pending: &ImportJob,
         running: &ImportJob,
     ) -> Result<bool, StoreError> {
-        let encode_job = |j: &ImportJob| {
-            serde_json::to_string(j).map_err(|e| StoreError::Corrupt(e.to_string()))
-        };
         let conn = self.db.conn().await;
         let n = conn
             .execute(
@@ -620,8 +615,8 @@ impl ContactStore for SqliteContactStore {
                 [
                     tenant.as_str(),
                     &pending.id.to_string(),
-                    &encode_job(pending)?,
-                    &encode_job(running)?,
+                    &to_doc(pending)?,
+                    &to_doc(running)?,
                 ],
             )
             .await?;
@@ -641,9 +636,7 @@ impl ContactStore for SqliteContactStore {
             )
             .await?;
         match rows.next().await? {
-            Some(row) => serde_json::from_str(&row.get::<String>(0)?)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(format!("imports: {e}"))),
+            Some(row) => from_doc("imports", &row.get::<String>(0)?).map(Some),
             None => Ok(None),
         }
     }
