@@ -134,6 +134,47 @@ impl SqliteDb {
     }
 }
 
+/// Records, inside the caller's transaction, that consumed event `event_id`
+/// of `tenant` is applied (table `applied_events`); `false` when it already
+/// was, so the caller skips it: consumers apply each event once.
+pub async fn first_application(
+    tx: &libsql::Connection,
+    tenant: &str,
+    event_id: &str,
+) -> Result<bool, StoreError> {
+    let inserted = tx
+        .execute(
+            "INSERT OR IGNORE INTO applied_events (tenant_id, event_id) VALUES (?1, ?2)",
+            [tenant, event_id],
+        )
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// Points the rows of `table` linked to any contact in `from` at `to`, or
+/// unlinks them when `to` is `None`, bumping their `version` (contact merges
+/// and erasures in services that link records to contacts).
+pub async fn repoint_contact_links(
+    tx: &libsql::Connection,
+    table: &'static str,
+    tenant: &str,
+    from: &[String],
+    to: Option<&str>,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "UPDATE {table} SET contact_id = ?3, version = version + 1 \
+         WHERE tenant_id = ?1 AND contact_id = ?2"
+    );
+    for contact in from {
+        tx.execute(
+            &sql,
+            libsql::params![tenant, contact.as_str(), to.map(str::to_owned)],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Writes an outbox message inside the caller's transaction.
 pub async fn insert_outbox(
     tx: &libsql::Connection,

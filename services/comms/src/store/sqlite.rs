@@ -10,7 +10,7 @@ use rapport_platform::{
 };
 use rapport_store::{
     Outbox, OutboxMessage, PageToken, StoreError,
-    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, insert_outbox},
+    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, first_application, insert_outbox},
 };
 use uuid::Uuid;
 
@@ -154,13 +154,7 @@ impl ContactChangeStore for SqliteInteractionStore {
         let conn = self.db.conn().await;
         // One transaction: the event is recorded and applied, or neither.
         let tx = conn.transaction().await?;
-        let new = tx
-            .execute(
-                "INSERT OR IGNORE INTO applied_events (tenant_id, event_id) VALUES (?1, ?2)",
-                [tenant.as_str(), event_id],
-            )
-            .await?
-            == 1;
+        let new = first_application(&tx, tenant.as_str(), event_id).await?;
         if new {
             match change {
                 ContactChange::Relink { survivor, merged } => {

@@ -10,7 +10,7 @@ use rapport_platform::{
 };
 use rapport_store::{
     Outbox, OutboxMessage, StoreError,
-    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb},
+    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, first_application, repoint_contact_links},
 };
 use uuid::Uuid;
 
@@ -129,38 +129,16 @@ impl ContactChangeStore for SqliteTaskStore {
         let conn = self.db.conn().await;
         // One transaction: the event is recorded and applied, or neither.
         let tx = conn.transaction().await?;
-        let new = tx
-            .execute(
-                "INSERT OR IGNORE INTO applied_events (tenant_id, event_id) VALUES (?1, ?2)",
-                [tenant.as_str(), event_id],
-            )
-            .await?
-            == 1;
+        let new = first_application(&tx, tenant.as_str(), event_id).await?;
         if new {
-            match change {
-                ContactChange::Relink { survivor, merged } => {
-                    for id in merged {
-                        tx.execute(
-                            "UPDATE tasks SET contact_id = ?3, version = version + 1
-                             WHERE tenant_id = ?1 AND contact_id = ?2",
-                            [
-                                tenant.as_str().to_owned(),
-                                id.to_string(),
-                                survivor.to_string(),
-                            ],
-                        )
-                        .await?;
-                    }
-                }
-                ContactChange::Erase { contact } => {
-                    tx.execute(
-                        "UPDATE tasks SET contact_id = NULL, version = version + 1
-                         WHERE tenant_id = ?1 AND contact_id = ?2",
-                        [tenant.as_str().to_owned(), contact.to_string()],
-                    )
-                    .await?;
-                }
-            }
+            let (from, to) = match change {
+                ContactChange::Relink { survivor, merged } => (
+                    merged.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    Some(survivor.to_string()),
+                ),
+                ContactChange::Erase { contact } => (vec![contact.to_string()], None),
+            };
+            repoint_contact_links(&tx, "tasks", tenant.as_str(), &from, to.as_deref()).await?;
         }
         tx.commit().await?;
         Ok(new)
