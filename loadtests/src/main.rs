@@ -21,6 +21,7 @@ use std::{
 };
 
 mod contacts;
+mod phones;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -62,6 +63,12 @@ enum Scenario {
         /// The `rapport` binary (default: next to this executable).
         #[arg(long)]
         rapport: Option<PathBuf>,
+    },
+    /// Phone normalisation cost per number (no server).
+    Phones {
+        /// Passes over the corpus.
+        #[arg(long, default_value_t = 20)]
+        rounds: u32,
     },
 }
 
@@ -287,5 +294,6 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
             rapport,
         } => contacts::contacts(rows, seconds, concurrency, rapport).await,
+        Scenario::Phones { rounds } => phones::phones(rounds),
     }
 }

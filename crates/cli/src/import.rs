@@ -10,16 +10,15 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use rapport_platform::identity::{DevTokenKey, Principal, Role, TenantId, UserId};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
+
+use crate::api_client::{ApiArgs, send_json};
 
 /// How often progress is polled while the file uploads.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// How many refused rows the summary lists.
 const ERRORS_SHOWN: usize = 10;
-/// Lifetime of a dev token minted for one import.
-const MINTED_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
 /// Arguments of `rapport import`.
 #[derive(Debug, clap::Args)]
@@ -40,25 +39,11 @@ enum ImportWhat {
 pub(crate) struct ImportContactsArgs {
     /// The CSV file; its first line names the columns.
     file: PathBuf,
-    /// Base URL of the REST API.
-    #[arg(long, env = "RAPPORT_API_URL", default_value = "http://127.0.0.1:8080")]
-    api_url: String,
-    /// Bearer token. Without one, --tenant mints a dev token with the
-    /// dev-token key (as `rapport dev-token` does).
-    #[arg(long, env = "RAPPORT_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// Tenant to mint a dev token for, when no --token is given.
-    #[arg(long)]
-    tenant: Option<String>,
+    #[command(flatten)]
+    api: ApiArgs,
     /// User id of the minted dev token.
     #[arg(long, default_value = "rapport-import")]
     user: String,
-    /// Data directory of `rapport run` (the key is `<dir>/dev-token.key`).
-    #[arg(long, env = "RAPPORT_DATA_DIR", default_value = "./data")]
-    data_dir: PathBuf,
-    /// Key file to sign the dev token with, instead of the data directory's.
-    #[arg(long)]
-    key_file: Option<PathBuf>,
     /// What to do with a row whose e-mail, phone or external id exists.
     #[arg(long, value_enum, default_value_t = OnDuplicate::Skip)]
     on_duplicate: OnDuplicate,
@@ -157,8 +142,8 @@ pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<()> {
 }
 
 async fn import_contacts(args: ImportContactsArgs) -> anyhow::Result<()> {
-    let token = token(&args)?;
-    let api = args.api_url.trim_end_matches('/').to_owned();
+    let token = args.api.token(&args.user)?;
+    let api = args.api.base();
     let size = tokio::fs::metadata(&args.file)
         .await
         .with_context(|| format!("read {}", args.file.display()))?
@@ -259,33 +244,6 @@ async fn import_contacts(args: ImportContactsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The bearer token: --token / RAPPORT_TOKEN, else a dev token for --tenant.
-fn token(args: &ImportContactsArgs) -> anyhow::Result<String> {
-    if let Some(t) = args.token.as_deref().filter(|t| !t.trim().is_empty()) {
-        return Ok(t.trim().to_owned());
-    }
-    let Some(tenant) = &args.tenant else {
-        bail!("no token: pass --token (or set RAPPORT_TOKEN), or --tenant to mint a dev token");
-    };
-    let principal = Principal {
-        tenant: TenantId::parse(tenant)?,
-        user: UserId::parse(&args.user)?,
-        roles: vec![Role::Admin],
-    };
-    let key_file = args
-        .key_file
-        .clone()
-        .unwrap_or_else(|| args.data_dir.join(crate::run::DEV_TOKEN_KEY_FILE));
-    // Load, never create: a fresh key would sign tokens the server refuses.
-    let key = DevTokenKey::load(&key_file).with_context(|| {
-        format!(
-            "dev-token key {} (start `rapport run` first, or pass --data-dir or --key-file)",
-            key_file.display()
-        )
-    })?;
-    Ok(key.issue(&principal, MINTED_TOKEN_TTL))
-}
-
 /// Streams the file as the body of `PUT .../data`; returns the final import.
 async fn upload(
     client: reqwest::Client,
@@ -323,49 +281,6 @@ async fn get_import(
         "read the import",
     )
     .await
-}
-
-/// Sends a request and reads a JSON answer; a problem answer becomes an
-/// error with its detail and invalid fields.
-async fn send_json<T: serde::de::DeserializeOwned>(
-    req: reqwest::RequestBuilder,
-    what: &str,
-) -> anyhow::Result<T> {
-    let resp = req
-        .send()
-        .await
-        .with_context(|| format!("could not {what}"))?;
-    let status = resp.status();
-    let bytes = resp
-        .bytes()
-        .await
-        .with_context(|| format!("could not {what}"))?;
-    if !status.is_success() {
-        bail!("could not {what}: {}", describe_problem(status, &bytes));
-    }
-    serde_json::from_slice(&bytes).with_context(|| format!("could not {what}: unexpected answer"))
-}
-
-/// A one-line description of a problem+json answer.
-fn describe_problem(status: reqwest::StatusCode, body: &[u8]) -> String {
-    let Ok(p) = serde_json::from_slice::<Value>(body) else {
-        return format!("HTTP {status}");
-    };
-    let mut s = format!(
-        "HTTP {}: {}",
-        status.as_u16(),
-        p["detail"].as_str().unwrap_or("")
-    );
-    if let Some(errors) = p["errors"].as_array() {
-        for e in errors {
-            s.push_str(&format!(
-                "; {}: {}",
-                e["field"].as_str().unwrap_or(""),
-                e["description"].as_str().unwrap_or("")
-            ));
-        }
-    }
-    s
 }
 
 fn progress_bar(size: u64) -> ProgressBar {

@@ -6,6 +6,8 @@
 //! mode). Both start services through the same code; in both, services talk
 //! only over gRPC and Kafka.
 
+mod api_client;
+mod check_phones;
 mod dev_token;
 mod import;
 mod lifecycle;
@@ -45,6 +47,10 @@ enum Command {
     /// Import records into a running Rapport through its REST API, with
     /// a progress bar (`rapport import contacts people.csv --tenant acme`).
     Import(import::ImportArgs),
+    /// List a tenant's stored phone numbers that need a look: refused or
+    /// read differently by today's parser, or likely altered by the earlier
+    /// one (`rapport check-phones --tenant acme`). Changes nothing.
+    CheckPhones(check_phones::CheckPhonesArgs),
 }
 
 /// Common `--config` flag.
@@ -66,6 +72,7 @@ impl Cli {
             Command::DevToken(args) => dev_token::dev_token(args),
             Command::Migrate(args) => migrate::migrate(args).await,
             Command::Import(args) => import::import(args).await,
+            Command::CheckPhones(args) => check_phones::check_phones(args).await,
             Command::ListTargets => {
                 targets::print_targets();
                 Ok(())

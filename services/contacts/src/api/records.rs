@@ -12,7 +12,7 @@ use super::ContactsApi;
 use crate::{
     domain::{
         ContactError, Email, Fields, Kind, Record, RecordId, WriteRules, apply_mask,
-        changed_fields, index::attr, invalid, merge_into, normalize_phone,
+        changed_fields, index::attr, invalid, merge_into, phone_readings,
     },
     events,
     store::{ChangeSet, Put, UniqueKey},
@@ -272,19 +272,51 @@ impl ContactsApi {
         raw: &str,
     ) -> Result<Vec<Record>, ContactError> {
         let value = match key {
-            attr::PHONE => normalize_phone(raw, self.region(tenant).await?)
-                .map_err(|e| invalid("phone", format!("not a phone number: {e}")))?,
+            attr::PHONE => {
+                return self.lookup_phone(tenant, kind, raw).await;
+            }
             attr::EMAIL => Email::parse(raw)
                 .map_err(|e| invalid("email", format!("not a valid e-mail address: {e}")))?
                 .to_string(),
             _ if raw.trim().is_empty() => return Err(invalid(key, "required")),
             _ => raw.trim().to_owned(),
         };
-        let hits = self
-            .store
-            .find(tenant, kind, key, std::slice::from_ref(&value))
-            .await?;
-        let ids: Vec<RecordId> = hits.into_iter().map(|h| h.id).collect();
+        self.records_with(tenant, kind, key, std::slice::from_ref(&value))
+            .await
+    }
+
+    /// Records with this phone. The number read in the tenant's region
+    /// wins; only when nobody has it are its readings as a national number
+    /// of other regions tried (a caller's number written the way its own
+    /// country writes it).
+    async fn lookup_phone(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        raw: &str,
+    ) -> Result<Vec<Record>, ContactError> {
+        let readings = phone_readings(raw, self.region(tenant).await?)
+            .map_err(|e| invalid("phone", format!("not a phone number: {e}")))?;
+        let (first, others) = readings.split_at(1);
+        let found = self.records_with(tenant, kind, attr::PHONE, first).await?;
+        if !found.is_empty() || others.is_empty() {
+            return Ok(found);
+        }
+        self.records_with(tenant, kind, attr::PHONE, others).await
+    }
+
+    /// Records with any of `values` under `key`, each once.
+    async fn records_with(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        key: &str,
+        values: &[String],
+    ) -> Result<Vec<Record>, ContactError> {
+        let hits = self.store.find(tenant, kind, key, values).await?;
+        let mut ids: Vec<RecordId> = hits.into_iter().map(|h| h.id).collect();
+        let mut seen = HashSet::new();
+        ids.retain(|id| seen.insert(*id));
         Ok(self.store.get_many(tenant, &ids).await?)
     }
 

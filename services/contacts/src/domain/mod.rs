@@ -19,7 +19,10 @@ pub use import_job::{DuplicatePolicy, ImportJob, ImportOptions, ImportRowError, 
 pub use index::{IndexEntry, index_entries};
 pub use mask::{api_name, apply_mask, changed_fields};
 pub use merge::merge_into;
-pub use phone::{PhoneError, Region, normalize_phone};
+pub use phone::{
+    PhoneError, Region, StoredPhoneFinding, StoredPhoneProblem, check_stored_phone,
+    normalize_phone, phone_readings,
+};
 pub use record::{
     Address, CompanyLink, CompanyRole, CompanyType, Fields, Kind, LifecycleStage, Record,
     RecordData, RecordId,
