@@ -27,6 +27,7 @@ fn every_command_has_help() {
         &["serve", "--help"],
         &["dev-token", "--help"],
         &["migrate", "--help"],
+        &["check-phones", "--help"],
     ] {
         let (ok, out, _) = rapport(args, &[]);
         assert!(ok && out.contains("Usage:"), "{args:?}: {out}");
@@ -122,4 +123,30 @@ fn dev_tokens_refuse_invalid_identities() {
     );
     assert!(!ok);
     assert!(err.contains("unknown role"), "{err}");
+}
+
+/// `rapport run` (and so `scripts/run`) on a taken port names the port,
+/// what it is for, and how to choose another, instead of a stack trace.
+#[test]
+fn a_taken_port_is_named_with_the_option_to_choose_another() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    for (flag, other, what) in [
+        ("--http-addr", "--kafka-addr", "REST API"),
+        ("--kafka-addr", "--http-addr", "Kafka broker"),
+    ] {
+        let (ok, _, err) = rapport(
+            &["run", flag, &addr, other, "127.0.0.1:0", "--data-dir", data],
+            &[],
+        );
+        assert!(!ok, "{err}");
+        assert!(
+            err.contains(&format!("{addr} ({what}) cannot be used")),
+            "{err}"
+        );
+        assert!(err.contains(&format!("scripts/run {flag} ")), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
 }

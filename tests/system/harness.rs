@@ -30,27 +30,29 @@ impl Monolith {
     /// Starts `rapport run` on `data_dir` with free ports and extra
     /// environment, and waits for its ready line.
     pub(crate) fn start(data_dir: &Path, env: &[(&str, &str)]) -> Monolith {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rapport"));
+        cmd.arg("run");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Monolith::start_with(cmd, data_dir)
+    }
+
+    /// Starts `cmd` (which must end up running `rapport run`: the binary,
+    /// or `scripts/run`) on `data_dir` with free ports, and waits for its
+    /// ready line. Its stderr goes to `data_dir/rapport.log`.
+    pub(crate) fn start_with(mut cmd: Command, data_dir: &Path) -> Monolith {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(data_dir.join("rapport.log"))
             .expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rapport"));
-        cmd.args([
-            "run",
-            "--http-addr",
-            "127.0.0.1:0",
-            "--kafka-addr",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env_remove("RAPPORT_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        cmd.args(["--http-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env_remove("RAPPORT_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
         let mut child = cmd.spawn().expect("spawn rapport");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();

@@ -13,5 +13,7 @@ mod events;
 mod harness;
 mod isolation;
 mod migrate;
+mod readme;
+mod shutdown;
 mod slice;
 mod trace;

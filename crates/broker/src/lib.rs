@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 use url::Url;
 
 /// How long to wait for the broker to accept connections after start.
@@ -44,7 +44,8 @@ pub enum BrokerError {
 #[derive(Debug)]
 pub struct EmbeddedBroker {
     addr: SocketAddr,
-    task: JoinHandle<()>,
+    stop: oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl EmbeddedBroker {
@@ -86,7 +87,81 @@ impl EmbeddedBroker {
             None => listener.clone(),
         };
 
-        let mut broker = tansu_broker::broker::Broker::<
+        // The broker runs on a runtime of its own: the services' blocking
+        // SQLite and librdkafka calls must never stall its answers, nor its
+        // storage calls theirs.
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<(), BrokerError>>();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("rapport-broker".into())
+            .spawn(move || serve_on_own_runtime(storage, listener, advertised, ready_tx, stop_rx))
+            .map_err(|e| BrokerError::Tansu(format!("broker thread: {e}")))?;
+        match ready_rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(BrokerError::Tansu("broker thread ended at start".into())),
+        }
+        let started = tokio::time::Instant::now();
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if thread.is_finished() || started.elapsed() > READY_TIMEOUT {
+                let _ = stop_tx.send(());
+                return Err(BrokerError::NotReady(addr));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tracing::info!(%addr, "embedded Kafka broker listening");
+        Ok(EmbeddedBroker {
+            addr,
+            stop: stop_tx,
+            thread,
+        })
+    }
+
+    /// The address clients connect to (also the advertised listener).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops the broker and waits up to `timeout` for its runtime to end.
+    /// Call it after every client of this process is closed: a client
+    /// whose broker is gone keeps reconnecting. Returns `false` when the
+    /// broker did not end in time (the process exit ends it).
+    pub async fn stop(self, timeout: Duration) -> bool {
+        let _ = self.stop.send(());
+        let thread = self.thread;
+        let joined = tokio::task::spawn_blocking(move || thread.join());
+        matches!(tokio::time::timeout(timeout, joined).await, Ok(Ok(Ok(()))))
+    }
+}
+
+/// Worker threads of the broker's runtime.
+const BROKER_WORKERS: usize = 2;
+/// How long the broker's runtime may take to end its connections' tasks.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(2);
+
+/// Body of the broker thread: builds the broker, says whether it started,
+/// and serves until `stop` fires.
+fn serve_on_own_runtime(
+    storage: Url,
+    listener: Url,
+    advertised: Url,
+    ready: oneshot::Sender<Result<(), BrokerError>>,
+    stop: oneshot::Receiver<()>,
+) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(BROKER_WORKERS)
+        .thread_name("rapport-broker-worker")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(BrokerError::Tansu(format!("broker runtime: {e}"))));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let built = tansu_broker::broker::Broker::<
             tansu_broker::coordinator::group::administrator::Controller<
                 tansu_storage::StorageContainer,
             >,
@@ -100,33 +175,23 @@ impl EmbeddedBroker {
         .listener(listener)
         .silent(true)
         .build()
-        .await
-        .map_err(|e| BrokerError::Tansu(e.to_string()))?;
-        let task = tokio::spawn(async move {
-            if let Err(e) = broker.serve(tokio::time::Instant::now()).await {
-                tracing::error!(error = %e, "embedded broker stopped");
+        .await;
+        let mut broker = match built {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = ready.send(Err(BrokerError::Tansu(e.to_string())));
+                return;
             }
-        });
-        let started = tokio::time::Instant::now();
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if task.is_finished() || started.elapsed() > READY_TIMEOUT {
-                task.abort();
-                return Err(BrokerError::NotReady(addr));
+        };
+        let _ = ready.send(Ok(()));
+        tokio::select! {
+            served = broker.serve(tokio::time::Instant::now()) => {
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "embedded broker stopped");
+                }
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            _ = stop => tracing::info!("embedded broker stopping"),
         }
-        tracing::info!(%addr, "embedded Kafka broker listening");
-        Ok(EmbeddedBroker { addr, task })
-    }
-
-    /// The address clients connect to (also the advertised listener).
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Stops accepting connections. Storage is SQLite in WAL mode, so what
-    /// was acknowledged is already durable; nothing needs flushing.
-    pub fn stop(self) {
-        self.task.abort();
-    }
+    });
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
 }

@@ -36,9 +36,12 @@ impl Running {
     }
 
     /// Waits for SIGTERM/SIGINT, or for any task to end on its own (a
-    /// failure), then stops the modules in reverse start order, giving each
-    /// up to `grace` to drain. Returns an error if a task failed.
-    pub(crate) async fn wait_and_stop(mut self, grace: Duration) -> anyhow::Result<()> {
+    /// failure), then stops the modules in reverse start order (the gateway
+    /// stops taking requests and finishes those in flight, services stop
+    /// their relays and consumers, which commit what they applied, then the
+    /// broker), all within `deadline`. When the deadline passes, the modules
+    /// still running are named in the error and nothing more is awaited.
+    pub(crate) async fn wait_and_stop(mut self, deadline: Duration) -> anyhow::Result<()> {
         let mut failure: Option<String> = None;
         {
             let mut watch: FuturesUnordered<_> = self
@@ -64,15 +67,44 @@ impl Running {
                 }
             }
         }
-        for m in self.modules.into_iter().rev() {
+        let until = tokio::time::Instant::now() + deadline;
+        let mut modules = self.modules.into_iter().rev();
+        let mut still_running: Vec<&'static str> = Vec::new();
+        for m in modules.by_ref() {
             m.shutdown.cancel();
             // A task that already ended was awaited above; polling it again
             // would panic.
             let pending = m.tasks.into_iter().filter(|t| !t.is_finished());
-            let drained = tokio::time::timeout(grace, futures::future::join_all(pending)).await;
-            if drained.is_err() {
-                tracing::warn!(module = m.name, "did not drain within the grace period");
+            match tokio::time::timeout_at(until, futures::future::join_all(pending)).await {
+                Ok(results) => {
+                    for r in results {
+                        if let Ok(Err(e)) | Err(e) = r.map_err(|e| e.to_string()) {
+                            tracing::warn!(module = m.name, error = %e, "module stopped with an error");
+                        }
+                    }
+                    tracing::debug!(module = m.name, "stopped");
+                }
+                Err(_) => {
+                    still_running.push(m.name);
+                    break;
+                }
             }
+        }
+        if !still_running.is_empty() {
+            still_running.extend(modules.map(|m| {
+                m.shutdown.cancel();
+                m.name
+            }));
+            let names = still_running.join(", ");
+            tracing::error!(
+                still_running = %names,
+                deadline_seconds = deadline.as_secs(),
+                "shutdown deadline passed; exiting without waiting for them"
+            );
+            anyhow::bail!(
+                "shutdown deadline of {} s passed; still running: {names}",
+                deadline.as_secs()
+            );
         }
         match failure {
             Some(f) => Err(anyhow::anyhow!(f)),
@@ -88,5 +120,85 @@ async fn shutdown_signal() -> &'static str {
     tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(task: tokio::task::JoinHandle<Result<(), String>>) -> Started {
+        Started {
+            addr: ([127, 0, 0, 1], 0).into(),
+            tasks: vec![task],
+        }
+    }
+
+    /// A module that ignores the stop signal holds the shutdown no longer
+    /// than the deadline, and the error names it.
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_names_what_did_not_stop() {
+        let mut running = Running::default();
+        let stuck = CancellationToken::new();
+        running.push(
+            "broker",
+            CancellationToken::new(),
+            started(tokio::spawn(std::future::pending())),
+        );
+        running.push(
+            "comms",
+            stuck,
+            started(tokio::spawn(async {
+                // Never looks at its token.
+                std::future::pending::<()>().await;
+                Ok(())
+            })),
+        );
+        // A module failing starts the shutdown.
+        running.push(
+            "gateway",
+            CancellationToken::new(),
+            started(tokio::spawn(async { Err("bind failed".to_owned()) })),
+        );
+        let began = tokio::time::Instant::now();
+        let err = running
+            .wait_and_stop(Duration::from_secs(5))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(began.elapsed(), Duration::from_secs(5));
+        assert!(err.contains("still running: comms, broker"), "{err}");
+    }
+
+    /// Modules that stop when told end the shutdown at once, in reverse
+    /// start order.
+    #[tokio::test(start_paused = true)]
+    async fn modules_stop_in_reverse_start_order() {
+        let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut running = Running::default();
+        for name in ["broker", "contacts", "gateway"] {
+            let token = CancellationToken::new();
+            let (t, o) = (token.clone(), order.clone());
+            running.push(
+                name,
+                token,
+                started(tokio::spawn(async move {
+                    t.cancelled().await;
+                    o.lock().unwrap().push(name);
+                    Ok(())
+                })),
+            );
+        }
+        let failing = CancellationToken::new();
+        running.push(
+            "failing",
+            failing,
+            started(tokio::spawn(async { Err("gone".to_owned()) })),
+        );
+        let began = tokio::time::Instant::now();
+        let err = running.wait_and_stop(Duration::from_secs(5)).await;
+        assert_eq!(err.unwrap_err().to_string(), "failing: gone");
+        assert!(began.elapsed() < Duration::from_secs(1));
+        assert_eq!(*order.lock().unwrap(), ["gateway", "contacts", "broker"]);
     }
 }

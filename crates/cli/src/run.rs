@@ -24,6 +24,8 @@ use crate::{
 
 /// Name of the dev-token key file in the data directory.
 pub(crate) const DEV_TOKEN_KEY_FILE: &str = "dev-token.key";
+/// How long the embedded broker may take to end its connections.
+const BROKER_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long topic creation retries while the embedded broker warms up.
 const TOPICS_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -68,6 +70,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("create data directory {}", args.data_dir.display()))?;
     let data_dir = args.data_dir.canonicalize()?;
+    check_ports_free(&args)?;
     config.http_addr = args.http_addr;
     let key_file = data_dir.join(DEV_TOKEN_KEY_FILE);
     // Created on first run, so `rapport dev-token` and the gateway agree.
@@ -97,8 +100,13 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
                     addr: kafka_addr,
                     tasks: vec![tokio::spawn(async move {
                         stop.cancelled().await;
-                        broker.stop();
-                        Ok(())
+                        // Every client of this process is closed by now
+                        // (modules stop in reverse start order).
+                        if broker.stop(BROKER_STOP_TIMEOUT).await {
+                            Ok(())
+                        } else {
+                            Err("the embedded broker did not stop in time".into())
+                        }
                     })],
                 }
             }
@@ -150,13 +158,52 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         "Rapport is ready. REST API: http://{http_addr}  Kafka: {kafka_addr}  Data: {}",
         data_dir.display()
     );
+    // The running binary's own path: ready to paste, and no second build.
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "rapport".to_owned());
     println!(
-        "Get a token with: rapport dev-token --data-dir {} --tenant acme --user you --role admin",
+        "Get a token with: {exe} dev-token --data-dir {} --tenant acme --user you --role admin",
         data_dir.display()
     );
     running
         .wait_and_stop(Duration::from_secs(config.shutdown_grace_seconds))
         .await
+}
+
+/// Fails with a message naming the taken port and how to choose another,
+/// before anything starts (a taken port otherwise surfaces as a bind error
+/// deep inside the broker or the gateway).
+fn check_ports_free(args: &RunArgs) -> anyhow::Result<()> {
+    let ports = [
+        (
+            args.http_addr,
+            "REST API",
+            "--http-addr",
+            "RAPPORT_HTTP_ADDR",
+        ),
+        (
+            args.kafka_addr,
+            "Kafka broker",
+            "--kafka-addr",
+            "RAPPORT_KAFKA_ADDR",
+        ),
+    ];
+    for (addr, what, flag, env) in ports {
+        if addr.port() == 0 {
+            continue;
+        }
+        if let Err(e) = std::net::TcpListener::bind(addr) {
+            let mut other = addr;
+            other.set_port(addr.port().wrapping_add(1).max(1024));
+            anyhow::bail!(
+                "{addr} ({what}) cannot be used: {e}. Another program (or another Rapport) \
+                 holds it. Choose another address, e.g. `scripts/run {flag} {other}` \
+                 (or {env}={other}); port 0 picks a free one."
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Creates the topics, retrying while the broker finishes starting.

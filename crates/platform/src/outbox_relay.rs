@@ -84,6 +84,10 @@ pub async fn run_relay(
             _ = tokio::time::sleep(wait) => {}
         }
     }
+    // Destroying the producer purges and flushes through librdkafka (up to
+    // half a second); never on an async worker, which the embedded broker
+    // and every timer need.
+    let _ = tokio::task::spawn_blocking(move || drop(producer)).await;
 }
 
 /// Publishes one batch; returns how many were published, or `Err` after a

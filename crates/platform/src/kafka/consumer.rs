@@ -6,8 +6,13 @@
 //! offset committed; a failure is retried with backoff and never skipped.
 //! Handlers must be idempotent, because after a crash the last events before
 //! the committed offset are delivered again.
+//!
+//! On shutdown the consumer commits what it applied (synchronously, bounded)
+//! and closes its client on a blocking thread: librdkafka's close waits for
+//! the broker, and on an async worker it would stall the runtime, the
+//! embedded broker's answers and every timer with it.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use prost::Message as _;
@@ -28,6 +33,8 @@ use crate::{
 
 /// How often consumer lag is measured.
 const LAG_INTERVAL: Duration = Duration::from_secs(5);
+/// How long the final commit and close on shutdown may wait for the broker.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Backoff bounds while a handler keeps failing (store down, say).
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(10);
@@ -90,12 +97,77 @@ pub async fn run_consumer(
     } else {
         consumer.subscribe(topics)?;
     }
-    tokio::spawn(measure_lag(
+    let lag = tokio::spawn(measure_lag(
         consumer.clone(),
         group.to_owned(),
         metrics.clone(),
         shutdown.clone(),
     ));
+    let mut applied = Applied::default();
+    consume(
+        &consumer,
+        group,
+        handler.as_ref(),
+        &metrics,
+        &shutdown,
+        &mut applied,
+    )
+    .await;
+    // The lag task holds a clone of the client; wait for it to let go.
+    let _ = lag.await;
+    close(consumer, applied, group).await;
+    Ok(())
+}
+
+/// The next offset to read per partition, for what was applied (or skipped).
+#[derive(Default)]
+struct Applied(HashMap<(String, i32), i64>);
+
+impl Applied {
+    fn record(&mut self, message: &rdkafka::message::BorrowedMessage<'_>) {
+        self.0.insert(
+            (message.topic().to_owned(), message.partition()),
+            message.offset() + 1,
+        );
+    }
+}
+
+/// Commits the applied offsets and destroys the client, off the async
+/// workers, waiting at most [`CLOSE_TIMEOUT`]. Only what was applied is
+/// committed: an event received but not yet applied when shutdown came is
+/// delivered again after the restart. A client that cannot reach its broker
+/// is left to the process exit rather than holding up the shutdown.
+async fn close(consumer: Arc<StreamConsumer>, applied: Applied, group: &str) {
+    let name = group.to_owned();
+    let done = tokio::task::spawn_blocking(move || {
+        if !applied.0.is_empty() {
+            let mut tpl = rdkafka::TopicPartitionList::new();
+            for ((topic, partition), next) in &applied.0 {
+                let _ = tpl.add_partition_offset(topic, *partition, rdkafka::Offset::Offset(*next));
+            }
+            if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+                tracing::warn!(group = name, error = %e, "final offset commit failed; the last events may be redelivered");
+            }
+        }
+        drop(consumer);
+    });
+    if tokio::time::timeout(CLOSE_TIMEOUT, done).await.is_err() {
+        tracing::warn!(
+            group,
+            "consumer did not close in time; leaving it to the exit"
+        );
+    }
+}
+
+/// Receives, applies and commits until `shutdown` fires.
+async fn consume(
+    consumer: &StreamConsumer,
+    group: &str,
+    handler: &dyn EventHandler,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+    applied: &mut Applied,
+) {
     loop {
         let message = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -121,7 +193,8 @@ pub async fn run_consumer(
         // Tombstones (null values after an erasure) are for partners that
         // keep compacted copies; the event before them carried the facts.
         if message.payload().is_none() {
-            commit(&consumer, &message, group);
+            commit(consumer, &message, group);
+            applied.record(&message);
             continue;
         }
         let envelope = match message.payload().map(EventEnvelope::decode) {
@@ -134,7 +207,8 @@ pub async fn run_consumer(
                     .events_consumed
                     .with_label_values(&[group, &topic, "poison"])
                     .inc();
-                commit(&consumer, &message, group);
+                commit(consumer, &message, group);
+                applied.record(&message);
                 continue;
             }
         };
@@ -167,7 +241,7 @@ pub async fn run_consumer(
                 Err(e) => {
                     tracing::warn!(parent: &span, group, error = %e, "event not applied, retrying");
                     tokio::select! {
-                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = shutdown.cancelled() => return,
                         _ = tokio::time::sleep(delay) => {}
                     }
                     delay = (delay * 2).min(RETRY_MAX);
@@ -178,9 +252,9 @@ pub async fn run_consumer(
             .events_consumed
             .with_label_values(&[group, &topic, "applied"])
             .inc();
-        commit(&consumer, &message, group);
+        commit(consumer, &message, group);
+        applied.record(&message);
     }
-    Ok(())
 }
 
 /// Commits past `message`. A failed commit only means the event may be
