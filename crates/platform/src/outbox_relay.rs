@@ -25,6 +25,8 @@ use crate::{
 const BATCH: usize = 256;
 /// How often the backlog gauge is refreshed.
 const BACKLOG_INTERVAL: Duration = Duration::from_secs(1);
+/// How long closing the producer on shutdown may take.
+const PRODUCER_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause after a failed publish before trying again.
 const FAILURE_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -87,7 +89,16 @@ pub async fn run_relay(
     // Destroying the producer purges and flushes through librdkafka (up to
     // half a second); never on an async worker, which the embedded broker
     // and every timer need.
-    let _ = tokio::task::spawn_blocking(move || drop(producer)).await;
+    let closed = tokio::task::spawn_blocking(move || drop(producer));
+    if tokio::time::timeout(PRODUCER_CLOSE_TIMEOUT, closed)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            service,
+            "producer did not close in time; leaving it to the exit"
+        );
+    }
 }
 
 /// Publishes one batch; returns how many were published, or `Err` after a

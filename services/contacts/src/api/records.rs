@@ -11,7 +11,7 @@ use rapport_platform::{
 use super::ContactsApi;
 use crate::{
     domain::{
-        ContactError, Email, Fields, Kind, Record, RecordId, WriteRules, apply_mask,
+        ContactError, Email, Fields, Kind, PhoneReadings, Record, RecordId, WriteRules, apply_mask,
         changed_fields, index::attr, invalid, merge_into, phone_readings,
     },
     events,
@@ -286,23 +286,52 @@ impl ContactsApi {
     }
 
     /// Records with this phone. The number read in the tenant's region
-    /// wins; only when nobody has it are its readings as a national number
-    /// of other regions tried (a caller's number written the way its own
-    /// country writes it).
+    /// wins; only when nobody has it (or it is not valid there) are its
+    /// readings as a national number of other regions tried, in one read
+    /// (a caller's number written the way its own country writes it).
     async fn lookup_phone(
         &self,
         tenant: &TenantId,
         kind: Kind,
         raw: &str,
     ) -> Result<Vec<Record>, ContactError> {
-        let readings = phone_readings(raw, self.region(tenant).await?)
-            .map_err(|e| invalid("phone", format!("not a phone number: {e}")))?;
-        let (first, others) = readings.split_at(1);
-        let found = self.records_with(tenant, kind, attr::PHONE, first).await?;
-        if !found.is_empty() || others.is_empty() {
-            return Ok(found);
+        let region = self.region(tenant).await?;
+        let bad =
+            |e: crate::domain::PhoneError| invalid("phone", format!("not a phone number: {e}"));
+        let first = phone_readings(raw, region, false);
+        if let Ok(PhoneReadings {
+            in_region: Some(e164),
+            ..
+        }) = &first
+        {
+            let found = self
+                .records_with(tenant, kind, attr::PHONE, std::slice::from_ref(e164))
+                .await?;
+            if !found.is_empty() {
+                return Ok(found);
+            }
         }
-        self.records_with(tenant, kind, attr::PHONE, others).await
+        let elsewhere = match phone_readings(raw, region, true) {
+            Ok(r) => r.elsewhere,
+            // The reading in the region was valid and found nobody.
+            Err(_)
+                if matches!(
+                    first,
+                    Ok(PhoneReadings {
+                        in_region: Some(_),
+                        ..
+                    })
+                ) =>
+            {
+                Vec::new()
+            }
+            Err(e) => return Err(bad(e)),
+        };
+        if elsewhere.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.records_with(tenant, kind, attr::PHONE, &elsewhere)
+            .await
     }
 
     /// Records with any of `values` under `key`, each once.

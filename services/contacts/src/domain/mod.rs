@@ -20,7 +20,7 @@ pub use index::{IndexEntry, index_entries};
 pub use mask::{api_name, apply_mask, changed_fields};
 pub use merge::merge_into;
 pub use phone::{
-    PhoneError, Region, StoredPhoneFinding, StoredPhoneProblem, check_stored_phone,
+    PhoneError, PhoneReadings, Region, StoredPhoneFinding, StoredPhoneProblem, check_stored_phone,
     normalize_phone, phone_readings,
 };
 pub use record::{

@@ -110,36 +110,49 @@ pub fn normalize_phone(input: &str, region: Region) -> Result<String, PhoneError
     Ok(e164(&number))
 }
 
-/// Every E.164 number `input` may stand for, most likely first: its reading
-/// in `region`, then, when it carries no country code of its own, its
-/// reading as a national number of every other region. Lookups use this so
-/// that a caller's number written the way its own country writes it
-/// (`01812-345678` in Bangladesh) still finds the contact.
-pub fn phone_readings(input: &str, region: Region) -> Result<Vec<String>, PhoneError> {
+/// What a phone number written in a lookup may stand for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhoneReadings {
+    /// Its reading in the tenant's region, when valid there.
+    pub in_region: Option<String>,
+    /// When it carries no country code of its own: its valid readings as a
+    /// national number of every other region (a caller's number written
+    /// the way its own country writes it, `01812-345678` in Bangladesh).
+    pub elsewhere: Vec<String>,
+}
+
+/// Reads `input` in `region` and, only when `elsewhere` is asked for and
+/// the number has no country code, in every other region.
+pub fn phone_readings(
+    input: &str,
+    region: Region,
+    elsewhere: bool,
+) -> Result<PhoneReadings, PhoneError> {
     let number = parse(input, region)?;
     let own_code = number.country_code_source() != CountryCodeSource::FromDefaultCountry;
-    let mut readings: Vec<String> = Vec::new();
-    if number.is_valid() {
-        readings.push(e164(&number));
-    }
-    if !own_code {
+    let in_region = number.is_valid().then(|| e164(&number));
+    let mut others: Vec<String> = Vec::new();
+    if elsewhere && !own_code {
         for other in SUPPORTED.iter().filter(|r| **r != region.id) {
             if let Ok(n) = PHONE_NUMBER_UTIL.parse(input.trim(), Some(*other))
                 && n.is_valid()
             {
                 let e = e164(&n);
-                if !readings.contains(&e) {
-                    readings.push(e);
+                if Some(&e) != in_region.as_ref() && !others.contains(&e) {
+                    others.push(e);
                 }
             }
         }
     }
-    if readings.is_empty() {
+    if in_region.is_none() && (own_code || (elsewhere && others.is_empty())) {
         return Err(PhoneError(
             "not a valid number in any region (add the country code, e.g. +44)",
         ));
     }
-    Ok(readings)
+    Ok(PhoneReadings {
+        in_region,
+        elsewhere: others,
+    })
 }
 
 /// What is wrong with a stored number.
@@ -327,21 +340,19 @@ mod tests {
     #[test]
     fn a_national_number_of_another_region_has_readings_there() {
         let us = Region::default();
-        let readings = phone_readings("01812-345678", us).unwrap();
-        assert!(
-            readings.contains(&"+8801812345678".to_owned()),
-            "{readings:?}"
-        );
-        // A number read in the tenant's region comes first.
-        let readings = phone_readings("(201) 555-0123", us).unwrap();
-        assert_eq!(readings[0], "+12015550123");
+        let r = phone_readings("01812-345678", us, true).unwrap();
+        assert_eq!(r.in_region, None);
+        assert!(r.elsewhere.contains(&"+8801812345678".to_owned()), "{r:?}");
+        // The tenant's reading is kept apart from the others.
+        let r = phone_readings("(201) 555-0123", us, false).unwrap();
+        assert_eq!(r.in_region.as_deref(), Some("+12015550123"));
+        assert!(r.elsewhere.is_empty());
         // A number with its own country code means only that.
-        assert_eq!(
-            phone_readings("+880 1812-345678", us).unwrap(),
-            vec!["+8801812345678".to_owned()]
-        );
-        assert!(phone_readings("+880 18", us).is_err());
-        assert!(phone_readings("call me", us).is_err());
+        let r = phone_readings("+880 1812-345678", us, true).unwrap();
+        assert_eq!(r.in_region.as_deref(), Some("+8801812345678"));
+        assert!(r.elsewhere.is_empty());
+        assert!(phone_readings("+880 18", us, true).is_err());
+        assert!(phone_readings("call me", us, true).is_err());
     }
 
     /// What phonenumber 0.3.10 stored for libphonenumber's example numbers
