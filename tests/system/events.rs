@@ -4,14 +4,16 @@
 use std::time::Duration;
 
 use prost::Message as _;
-use rapport_proto::events::v1::{ContactCreated, EventEnvelope};
+use rapport_proto::events::v1::{ContactCreated, ContactErased, EventEnvelope};
 use rdkafka::{
     ClientConfig, Message,
     consumer::{Consumer, StreamConsumer},
     message::Headers,
+    producer::{FutureProducer, FutureRecord},
 };
+use serde_json::json;
 
-use crate::harness::Monolith;
+use crate::harness::{Monolith, eventually};
 
 /// Kafka's murmur2 (as in the Java client's `Utils.murmur2`).
 fn murmur2(data: &[u8]) -> i32 {
@@ -63,7 +65,9 @@ fn murmur2_matches_the_java_client() {
 #[tokio::test]
 async fn contact_events_carry_key_envelope_and_cloudevents_headers() {
     let dir = tempfile::tempdir().unwrap();
-    let app = Monolith::start(dir.path(), &[]);
+    // Three partitions (the monolith's default is one) so the partition
+    // choice is visible.
+    let app = Monolith::start(dir.path(), &[("RAPPORT_KAFKA__TOPICS__PARTITIONS", "3")]);
     let token = app.token("acme", "alice");
     let id = app.create_contact(&token, "Partner").await;
     let key = format!("acme/{id}");
@@ -146,4 +150,107 @@ async fn contact_events_carry_key_envelope_and_cloudevents_headers() {
     assert_eq!(parts[1].len(), 32);
     assert_eq!(parts[2].len(), 16);
     assert!(parts[1].chars().all(|c| c.is_ascii_hexdigit()) && parts[1] != "0".repeat(32));
+}
+
+/// An envelope of `payload` as someone other than Rapport might write it.
+fn envelope_of<M: prost::Name>(
+    tenant: &str,
+    aggregate: &str,
+    source: &str,
+    payload: &M,
+) -> Vec<u8> {
+    EventEnvelope {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: tenant.into(),
+        aggregate_type: "contact".into(),
+        aggregate_id: aggregate.into(),
+        aggregate_version: 1,
+        event_type: M::full_name(),
+        source: source.into(),
+        payload: Some(prost_types::Any::from_msg(payload).unwrap()),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+#[tokio::test]
+async fn forged_events_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Monolith::start(dir.path(), &[]);
+    let token = app.token("acme", "alice");
+    let id = app.create_contact(&token, "Kept").await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/contacts/{id}/interactions"),
+            &token,
+            json!({"channel": "call", "direction": "inbound", "occurred_at": "2026-11-30T10:00:00Z", "summary": "kept call"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    eventually("the call is counted", Duration::from_secs(60), || async {
+        (app.summary(&token).await == (1, 1)).then_some(())
+    })
+    .await;
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &app.kafka)
+        .create()
+        .unwrap();
+    let erased = ContactErased {
+        contact_id: id.clone(),
+        erasure_id: "forged".into(),
+    };
+    let forged = [
+        // Keyed for another tenant than the envelope names.
+        (
+            format!("globex/{id}"),
+            envelope_of("acme", &id, "/rapport/contacts", &erased),
+        ),
+        // Consistent key and tenant, but not from the contacts service.
+        (
+            format!("acme/{id}"),
+            envelope_of("acme", &id, "/rapport/comms", &erased),
+        ),
+        (
+            "acme/c-forged".to_owned(),
+            envelope_of(
+                "acme",
+                "c-other",
+                "/rapport/contacts",
+                &ContactCreated::default(),
+            ),
+        ),
+    ];
+    for (key, value) in &forged {
+        producer
+            .send(
+                FutureRecord::to("rapport.contacts.v1")
+                    .key(key)
+                    .payload(value),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+    }
+
+    for group in ["rapport-analytics", "rapport-comms-contacts"] {
+        let series = format!(
+            "rapport_events_consumed_total{{group=\"{group}\",outcome=\"forged\",topic=\"rapport.contacts.v1\"}}"
+        );
+        eventually(
+            &format!("{group} refuses the forged events"),
+            Duration::from_secs(60),
+            || async { (app.metric(&series).await == Some(3.0)).then_some(()) },
+        )
+        .await;
+    }
+    assert_eq!(app.summary(&token).await, (1, 1), "nothing counted");
+    let (status, timeline) = app
+        .get(&format!("/v1/contacts/{id}/timeline"), &token)
+        .await;
+    assert_eq!(status, 200, "{timeline}");
+    assert_eq!(
+        timeline["interactions"][0]["summary"], "kept call",
+        "nothing erased"
+    );
 }

@@ -55,7 +55,11 @@ fn monolith_defaults() -> Config {
     c.telemetry.log_format = LogFormat::Text;
     // The embedded broker logs every maintenance pass at INFO.
     c.telemetry.log_level = "info,tansu_broker=warn,tansu_storage=warn,tansu_service=warn,tansu_sans_io=warn,tansu_schema=warn".into();
-    c.kafka.topics.partitions = 3;
+    // One consumer per group reads every partition: more partitions only
+    // multiply fetches and relay work (existing topics keep theirs).
+    c.kafka.topics.partitions = 1;
+    c.kafka.fetch_wait_max_ms = 20;
+    c.kafka.fetch_max_bytes = 8 * 1024 * 1024;
     c.kafka.topics.replication_factor = 1;
     // One process owns every partition. The embedded broker's group
     // coordinator never re-forms a group whose member died without leaving

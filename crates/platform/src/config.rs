@@ -138,6 +138,14 @@ pub struct KafkaConfig {
     /// (offsets are still committed to the group). Only for a single
     /// consumer process: monolithic mode sets it (see docs/adr/0007).
     pub assign_all_partitions: bool,
+    /// How long the broker may hold a consumer's fetch waiting for data
+    /// (`fetch.wait.max.ms`). Kafka's 500 ms suits a cluster; the embedded
+    /// broker sleeps part of it even when it has records, so the monolith
+    /// uses tens of milliseconds.
+    pub fetch_wait_max_ms: u32,
+    /// Most bytes one fetch returns (`fetch.max.bytes`): bounds a
+    /// consumer's memory and the time one fetch takes to serve.
+    pub fetch_max_bytes: u32,
     /// How `rapport migrate` and `rapport run` create topics.
     pub topics: TopicsConfig,
 }
@@ -152,6 +160,8 @@ impl Default for KafkaConfig {
             sasl_password: None,
             ssl_ca_location: None,
             assign_all_partitions: false,
+            fetch_wait_max_ms: 500,
+            fetch_max_bytes: 16 * 1024 * 1024,
             topics: TopicsConfig::default(),
         }
     }

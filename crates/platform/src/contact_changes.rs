@@ -14,7 +14,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use prost::Name;
 use rapport_proto::events::v1::{ContactErased, ContactsMerged, EventEnvelope};
-use rapport_store::StoreError;
+use rapport_store::{
+    Linked, StoreError,
+    sqlite::{
+        SqliteDb,
+        contact_fates::{record_erasure, record_relink},
+        first_application, repoint_contact_links,
+    },
+};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -173,6 +180,107 @@ pub fn spawn_consumer(
     )
 }
 
+/// [`ContactChangeStore::apply_contact_change`] on SQLite: records
+/// `event_id` as applied and runs `apply` in one write, or does nothing when
+/// the event was applied before (`false`).
+pub async fn apply_once_in_sqlite<F, Fut>(
+    db: &SqliteDb,
+    tenant: &TenantId,
+    event_id: &str,
+    change: &ContactChange,
+    apply: F,
+) -> Result<bool, StoreError>
+where
+    F: FnOnce(libsql::Connection, TenantId, ContactChange) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), StoreError>> + 'static,
+{
+    let (tenant, event_id, change) = (tenant.clone(), event_id.to_owned(), change.clone());
+    db.write(move |tx| async move {
+        let new = first_application(&tx, tenant.as_str(), &event_id).await?;
+        if new {
+            apply(tx, tenant, change).await?;
+        }
+        Ok(new)
+    })
+    .await
+}
+
+/// What a change does to a SQLite table whose rows point at a person
+/// through `contact_id` (and carry a `version`): a merge points them at
+/// where the survivor lives now (through the fates table, so merges applied
+/// out of order end in the same place), an erasure unlinks them.
+pub async fn relink_rows(
+    tx: &libsql::Connection,
+    table: &'static str,
+    tenant: &TenantId,
+    change: &ContactChange,
+) -> Result<(), StoreError> {
+    let t = tenant.as_str();
+    let (from, to) = match change {
+        ContactChange::Relink { survivor, merged } => {
+            let merged: Vec<String> = merged.iter().map(ToString::to_string).collect();
+            let to = record_relink(tx, t, &survivor.to_string(), &merged).await?;
+            (merged, to)
+        }
+        ContactChange::Erase { contact } => {
+            let contact = contact.to_string();
+            record_erasure(tx, t, &contact).await?;
+            (vec![contact], None)
+        }
+    };
+    repoint_contact_links(tx, table, t, &from, to.as_deref()).await
+}
+
+/// How often a write follows a merge to the next survivor before giving up:
+/// fates are kept resolved, so one step is the rule and a second means a
+/// merge ran concurrently.
+const MAX_REDIRECTS: usize = 4;
+
+/// Why a record could not be linked to a person.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError<E> {
+    /// The person was erased; nothing may be stored for them.
+    #[error("contact {0} was erased")]
+    Erased(Uuid),
+    /// The person kept being merged on while the record was written.
+    #[error("contact {0} keeps being merged; try again")]
+    Unsettled(Uuid),
+    /// The store failed.
+    #[error(transparent)]
+    Store(E),
+}
+
+/// Stores a new record linked to `contact` with `attempt`, which must store
+/// it for the id it is given and report what the store found. When the
+/// person was merged, the record is stored for the survivor instead (the
+/// merge may not have reached the caller yet); when erased, it is refused.
+/// Returns the id it was stored for.
+pub async fn link_following_merges<F, Fut, E>(
+    contact: Uuid,
+    mut attempt: F,
+) -> Result<Uuid, LinkError<E>>
+where
+    F: FnMut(Uuid) -> Fut,
+    Fut: std::future::Future<Output = Result<Linked, E>>,
+    E: From<StoreError>,
+{
+    let mut contact = contact;
+    for _ in 0..MAX_REDIRECTS {
+        match attempt(contact).await.map_err(LinkError::Store)? {
+            Linked::Stored => return Ok(contact),
+            Linked::Erased => return Err(LinkError::Erased(contact)),
+            Linked::Merged { survivor } => {
+                contact = Uuid::parse_str(&survivor).map_err(|_| {
+                    LinkError::Store(E::from(StoreError::Corrupt(
+                        "contact_fates.survivor_id".into(),
+                    )))
+                })?;
+            }
+        }
+    }
+    Err(LinkError::Unsettled(contact))
+}
+
 /// `payload` as the contacts consumer hands it over: in an envelope of
 /// `tenant` with a fresh event id. For tests of services that follow
 /// contacts.
@@ -192,6 +300,7 @@ pub fn consumed_event<M: Name>(tenant: &str, payload: &M) -> ConsumedEvent {
         offset: 0,
         key: format!("{}/x", envelope.tenant_id),
         envelope,
+        span: tracing::Span::none(),
     }
 }
 
@@ -313,6 +422,45 @@ mod tests {
             handler.handle(&event).await.unwrap();
         }
         assert!(store.changes.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn writes_follow_merges_and_stop_at_erasures() {
+        let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        // a was merged into b, b into c: the write lands on c.
+        let tried = Mutex::new(Vec::new());
+        let stored = link_following_merges(a, |id| {
+            tried.lock().unwrap().push(id);
+            async move {
+                Ok::<_, StoreError>(if id == a {
+                    Linked::Merged {
+                        survivor: b.to_string(),
+                    }
+                } else if id == b {
+                    Linked::Merged {
+                        survivor: c.to_string(),
+                    }
+                } else {
+                    Linked::Stored
+                })
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(stored, c);
+        assert_eq!(*tried.lock().unwrap(), vec![a, b, c]);
+
+        let erased =
+            link_following_merges(a, |_| async { Ok::<_, StoreError>(Linked::Erased) }).await;
+        assert!(matches!(erased, Err(LinkError::Erased(id)) if id == a));
+
+        let endless = link_following_merges(a, |_| async move {
+            Ok::<_, StoreError>(Linked::Merged {
+                survivor: Uuid::now_v7().to_string(),
+            })
+        })
+        .await;
+        assert!(matches!(endless, Err(LinkError::Unsettled(_))));
     }
 
     #[tokio::test]

@@ -23,6 +23,78 @@ pub mod topics {
     pub const ALL: &[&str] = &[CONTACTS, INTERACTIONS, DEALS, TASKS];
 }
 
+/// The `source` of each producing service: a topic is written by exactly
+/// one of them, and consumers refuse events of a topic from any other.
+pub mod sources {
+    /// The contacts service.
+    pub const CONTACTS: &str = "/rapport/contacts";
+    /// The comms service.
+    pub const COMMS: &str = "/rapport/comms";
+    /// The deals service.
+    pub const DEALS: &str = "/rapport/deals";
+    /// The tasks service.
+    pub const TASKS: &str = "/rapport/tasks";
+}
+
+/// The only `source` that may publish on `topic`, for Rapport's topics.
+pub fn producer_of(topic: &str) -> Option<&'static str> {
+    match topic {
+        topics::CONTACTS => Some(sources::CONTACTS),
+        topics::INTERACTIONS => Some(sources::COMMS),
+        topics::DEALS => Some(sources::DEALS),
+        topics::TASKS => Some(sources::TASKS),
+        _ => None,
+    }
+}
+
+/// Why a consumed event is not what Rapport itself would have published.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ForgedEvent {
+    /// The record key is not `<envelope tenant>/<aggregate id>`.
+    #[error("record key {key:?} does not match tenant {tenant:?} and aggregate {aggregate:?}")]
+    KeyMismatch {
+        /// The record key.
+        key: String,
+        /// The envelope's tenant.
+        tenant: String,
+        /// The envelope's aggregate id.
+        aggregate: String,
+    },
+    /// The envelope names another producer than the topic's.
+    #[error("source {producer:?} does not publish on {topic}")]
+    WrongSource {
+        /// The topic.
+        topic: String,
+        /// The envelope's source.
+        producer: String,
+    },
+}
+
+/// Checks that an event read from `topic` under record `key` is consistent
+/// with how Rapport publishes: keyed by its own tenant and aggregate, and
+/// from the topic's one producer. An event that fails is never applied: a
+/// record whose key says one tenant and whose envelope says another could
+/// otherwise change the wrong tenant's data.
+pub fn check_origin(topic: &str, key: &str, envelope: &EventEnvelope) -> Result<(), ForgedEvent> {
+    let expected_key = format!("{}/{}", envelope.tenant_id, envelope.aggregate_id);
+    if envelope.tenant_id.is_empty() || key != expected_key {
+        return Err(ForgedEvent::KeyMismatch {
+            key: key.to_owned(),
+            tenant: envelope.tenant_id.clone(),
+            aggregate: envelope.aggregate_id.clone(),
+        });
+    }
+    if let Some(producer) = producer_of(topic)
+        && envelope.source != producer
+    {
+        return Err(ForgedEvent::WrongSource {
+            topic: topic.to_owned(),
+            producer: envelope.source.clone(),
+        });
+    }
+    Ok(())
+}
+
 /// CloudEvents spec version of the binary-mode headers.
 pub const CLOUDEVENTS_SPEC_VERSION: &str = "1.0";
 /// Content type of every record value.
@@ -162,5 +234,44 @@ mod tests {
         assert_eq!(header("ce_id"), Some(msg.event_id.clone()));
         assert_eq!(header("ce_type"), Some(env.event_type.clone()));
         assert!(payload_of::<ContactCreated>(&env).is_some());
+        assert_eq!(check_origin(topics::CONTACTS, &msg.key, &env), Ok(()));
+    }
+
+    fn envelope(tenant: &str, aggregate: &str, source: &str) -> EventEnvelope {
+        EventEnvelope {
+            tenant_id: tenant.into(),
+            aggregate_id: aggregate.into(),
+            source: source.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn events_keyed_for_another_tenant_or_aggregate_are_forged() {
+        let env = envelope("globex", "c1", sources::CONTACTS);
+        assert!(matches!(
+            check_origin(topics::CONTACTS, "acme/c1", &env),
+            Err(ForgedEvent::KeyMismatch { .. })
+        ));
+        assert!(check_origin(topics::CONTACTS, "globex/c2", &env).is_err());
+        assert!(
+            check_origin(
+                topics::CONTACTS,
+                "/c1",
+                &envelope("", "c1", sources::CONTACTS)
+            )
+            .is_err()
+        );
+        assert_eq!(check_origin(topics::CONTACTS, "globex/c1", &env), Ok(()));
+    }
+
+    #[test]
+    fn events_from_another_producer_are_forged() {
+        let env = envelope("acme", "c1", sources::COMMS);
+        assert!(matches!(
+            check_origin(topics::CONTACTS, "acme/c1", &env),
+            Err(ForgedEvent::WrongSource { .. })
+        ));
+        assert_eq!(check_origin(topics::INTERACTIONS, "acme/c1", &env), Ok(()));
     }
 }

@@ -3,13 +3,19 @@
 //! One relay per producing service. It reads pending messages oldest first,
 //! publishes them with the idempotent producer (each in a `kafka.publish`
 //! span that continues the trace stored with the message), and marks them
-//! sent only after the broker acknowledged them. After a crash it simply
-//! starts over from what is still pending: nothing is lost, and what is
-//! published twice carries the same event id, which consumers ignore.
+//! sent only after the broker acknowledged them, and per record key only up
+//! to the first that failed: a later event of the same aggregate is never
+//! marked before an earlier one. After a crash it simply starts over from
+//! what is still pending: nothing is lost, and what is published twice
+//! carries the same event id, which consumers ignore.
+//!
+//! After a failure it backs off (doubling, bounded), and new writes do not
+//! cut the pause short. A producer that raised a fatal error (librdkafka
+//! then fails every message) is replaced by a new one.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
-use rapport_store::Outbox;
+use rapport_store::{Outbox, PendingMessage};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -22,13 +28,15 @@ use crate::{
 };
 
 /// Messages published per round; bounded so one round's memory is small.
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
 /// How often the backlog gauge is refreshed.
 const BACKLOG_INTERVAL: Duration = Duration::from_secs(1);
 /// How long closing the producer on shutdown may take.
 const PRODUCER_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Pause after a failed publish before trying again.
-const FAILURE_BACKOFF: Duration = Duration::from_secs(1);
+/// Pause after a failed round before trying again, doubled while rounds
+/// keep failing, up to [`BACKOFF_MAX`].
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// Wakes the relay as soon as a write committed, so events do not wait for
 /// the next poll.
@@ -55,6 +63,8 @@ pub async fn run_relay(
     let poll = Duration::from_millis(cfg.poll_interval_ms.max(10));
     let backlog = metrics.outbox_backlog.with_label_values(&[service]);
     let mut measured: Option<tokio::time::Instant> = None;
+    let mut producer = producer;
+    let mut backoff = BACKOFF_MIN;
     loop {
         // Counting the backlog is a scan (16 on ScyllaDB): once a
         // second is plenty for a gauge, and keeps it off the publish path.
@@ -75,15 +85,29 @@ pub async fn run_relay(
         } else {
             Ok(0)
         };
-        let wait = match published {
-            Ok(n) if n == BATCH => Duration::ZERO,
-            Ok(_) => poll,
-            Err(()) => FAILURE_BACKOFF,
-        };
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = signal.0.notified() => {}
-            _ = tokio::time::sleep(wait) => {}
+        match published {
+            Ok(n) => {
+                backoff = BACKOFF_MIN;
+                if n < BATCH {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = signal.0.notified() => {}
+                        _ = tokio::time::sleep(poll) => {}
+                    }
+                }
+            }
+            Err(()) => {
+                if let Some(reason) = producer.fatal_error() {
+                    producer = renew(service, producer, reason).await;
+                }
+                // Writes keep arriving while the broker is down: the pause
+                // waits out its full length regardless.
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
         }
     }
     // Destroying the producer purges and flushes through librdkafka (up to
@@ -98,6 +122,23 @@ pub async fn run_relay(
             service,
             "producer did not close in time; leaving it to the exit"
         );
+    }
+}
+
+/// Replaces a producer that raised a fatal error; keeps the old one if a
+/// new one cannot be created (the next failure tries again).
+async fn renew(service: &'static str, producer: EventProducer, reason: String) -> EventProducer {
+    tracing::error!(service, %reason, "kafka producer failed fatally; replacing it");
+    match producer.renewed() {
+        Ok(fresh) => {
+            // The old one's destruction flushes through librdkafka.
+            drop(tokio::task::spawn_blocking(move || drop(producer)));
+            fresh
+        }
+        Err(e) => {
+            tracing::error!(service, error = %e, "kafka producer could not be replaced");
+            producer
+        }
     }
 }
 
@@ -143,20 +184,20 @@ async fn publish_round(
     let results = futures::future::join_all(sends).await;
     let mut sent = Vec::new();
     let mut failed = false;
-    for (p, r) in pending.iter().zip(results) {
+    for (p, r) in pending.iter().zip(&results) {
         match r {
-            Ok(_) => {
-                metrics
-                    .events_published
-                    .with_label_values(&[service, &p.message.topic])
-                    .inc();
-                sent.push(p.position.clone());
-            }
+            Ok(_) => metrics
+                .events_published
+                .with_label_values(&[service, &p.message.topic])
+                .inc(),
             Err(e) => {
                 tracing::warn!(service, event_id = %p.message.event_id, error = %e, "publish failed, will retry");
                 failed = true;
             }
         }
+    }
+    for i in sent_in_order(&pending, &results) {
+        sent.push(pending[i].position.clone());
     }
     outbox.mark_sent(&sent).await.map_err(|e| {
         // Published but not marked: they will be published again, and
@@ -164,4 +205,124 @@ async fn publish_round(
         tracing::warn!(service, error = %e, "outbox mark failed");
     })?;
     if failed { Err(()) } else { Ok(sent.len()) }
+}
+
+/// The indexes of the messages that may be marked sent: those acknowledged,
+/// except that once a message of a key failed, no later message of that key
+/// is marked (it is published again after the failed one, and consumers
+/// drop the repeat by event id), so no key's events are marked out of order.
+fn sent_in_order<T, E>(pending: &[PendingMessage], results: &[Result<T, E>]) -> Vec<usize> {
+    let mut blocked: HashSet<(&str, &str)> = HashSet::new();
+    let mut out = Vec::new();
+    for (i, (p, r)) in pending.iter().zip(results).enumerate() {
+        let key = (p.message.topic.as_str(), p.message.key.as_str());
+        if r.is_err() {
+            blocked.insert(key);
+        } else if !blocked.contains(&key) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use rapport_store::{OutboxMessage, StoreError};
+
+    use super::*;
+
+    fn pending(keys: &[&str]) -> Vec<PendingMessage> {
+        keys.iter()
+            .enumerate()
+            .map(|(i, key)| PendingMessage {
+                position: vec![i as u8],
+                message: OutboxMessage {
+                    event_id: i.to_string(),
+                    topic: "t".into(),
+                    key: (*key).into(),
+                    payload: Vec::new(),
+                    headers: Vec::new(),
+                },
+            })
+            .collect()
+    }
+
+    #[test]
+    fn after_a_failure_no_later_event_of_that_key_is_marked() {
+        let p = pending(&["a", "b", "a", "a", "b", "c"]);
+        let r: Vec<Result<(), ()>> = vec![Ok(()), Ok(()), Err(()), Ok(()), Ok(()), Ok(())];
+        // a: 0 sent, 2 failed, so 3 waits; b and c are unaffected.
+        assert_eq!(sent_in_order(&p, &r), vec![0, 1, 4, 5]);
+    }
+
+    #[test]
+    fn the_same_key_on_another_topic_is_another_aggregate() {
+        let mut p = pending(&["a", "a"]);
+        p[1].message.topic = "other".into();
+        let r: Vec<Result<(), ()>> = vec![Err(()), Ok(())];
+        assert_eq!(sent_in_order(&p, &r), vec![1]);
+    }
+
+    /// An outbox that cannot be read, counting the attempts.
+    #[derive(Default)]
+    struct Unreadable(AtomicUsize);
+
+    #[async_trait]
+    impl Outbox for Unreadable {
+        async fn pending(&self, _: usize) -> Result<Vec<PendingMessage>, StoreError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn mark_sent(&self, _: &[Vec<u8>]) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn backlog(&self) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writes_do_not_cut_the_backoff_short() {
+        let outbox = Arc::new(Unreadable::default());
+        let cfg = crate::config::KafkaConfig {
+            bootstrap_servers: "127.0.0.1:9".into(),
+            ..Default::default()
+        };
+        let producer = EventProducer::new(&cfg).unwrap();
+        let signal = OutboxSignal::default();
+        let shutdown = CancellationToken::new();
+        let relay = tokio::spawn(run_relay(
+            "test",
+            outbox.clone(),
+            producer,
+            signal.clone(),
+            OutboxConfig::default(),
+            Metrics::new(),
+            shutdown.clone(),
+        ));
+        // Let the first round fail, then keep writing through the pause.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(outbox.0.load(Ordering::SeqCst), 1);
+        for _ in 0..20 {
+            signal.notify();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            outbox.0.load(Ordering::SeqCst),
+            1,
+            "200 ms of writes inside a 250 ms pause"
+        );
+        // The pauses double: 250 ms, then 500 ms.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(outbox.0.load(Ordering::SeqCst), 2);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(outbox.0.load(Ordering::SeqCst), 2);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(outbox.0.load(Ordering::SeqCst), 3);
+        shutdown.cancel();
+        relay.await.unwrap();
+    }
 }

@@ -5,13 +5,16 @@
 //! common lives here: opening databases and applying migrations, the
 //! transactional outbox tables, and the opaque page-token codec.
 
+pub mod contact_fate;
 pub mod error;
 pub mod outbox;
 pub mod page_token;
 pub mod scylla;
+pub mod scylla_contact_fates;
 pub mod scylla_outbox;
 pub mod sqlite;
 
+pub use contact_fate::{Fate, Linked};
 pub use error::StoreError;
 pub use outbox::{Outbox, OutboxMessage, PendingMessage};
 pub use page_token::PageToken;

@@ -1,11 +1,14 @@
-//! Consumers: apply each event, then commit.
+//! Consumers: apply a batch of events, then commit past it.
 //!
-//! A consumer in a group reads a topic, decodes the envelope, continues the
-//! producer's trace from `traceparent`, and hands the event to an
-//! [`EventHandler`]. Only when the handler has applied it (durably) is the
-//! offset committed; a failure is retried with backoff and never skipped.
-//! Handlers must be idempotent, because after a crash the last events before
-//! the committed offset are delivered again.
+//! A consumer in a group reads its topics, decodes each envelope, continues
+//! the producer's trace from `traceparent`, and hands the events received
+//! together (up to [`BATCH_MAX`], gathered while they keep arriving) to an
+//! [`EventHandler`] at once, so a store can apply them in one transaction.
+//! Only when the handler has applied the batch (durably) are the offsets
+//! committed, once per partition for the whole batch; a failure is retried
+//! with backoff and never skipped. Handlers must be idempotent, because
+//! after a crash the last events before the committed offset are delivered
+//! again.
 //!
 //! On shutdown the consumer commits what it applied (synchronously, bounded)
 //! and closes its client on a blocking thread: librdkafka's close waits for
@@ -35,6 +38,11 @@ use crate::{
 const LAG_INTERVAL: Duration = Duration::from_secs(5);
 /// How long the final commit and close on shutdown may wait for the broker.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Events handed to a handler at once at most.
+const BATCH_MAX: usize = 1024;
+/// How long a batch waits for the next event once one arrived: events
+/// already fetched come at once, so this only bounds the wait at the end.
+const BATCH_LINGER: Duration = Duration::from_millis(2);
 /// Backoff bounds while a handler keeps failing (store down, say).
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(10);
@@ -52,6 +60,9 @@ pub struct ConsumedEvent {
     pub key: String,
     /// The decoded envelope.
     pub envelope: EventEnvelope,
+    /// The event's `kafka.consume` span, continuing the producer's trace;
+    /// the handler's work for the event belongs in it.
+    pub span: tracing::Span,
 }
 
 /// A handler failed; the event will be retried.
@@ -64,6 +75,18 @@ pub struct HandleError(pub String);
 pub trait EventHandler: Send + Sync + 'static {
     /// Applies the event durably, or fails (and it is retried).
     async fn handle(&self, event: &ConsumedEvent) -> Result<(), HandleError>;
+
+    /// Applies `events` (in the order received; per partition, in offset
+    /// order) durably, or fails and the whole batch is retried, so what a
+    /// failed attempt applied must be applied again without effect. The
+    /// default applies them one by one; a store that can apply them in one
+    /// transaction should.
+    async fn handle_batch(&self, events: &[ConsumedEvent]) -> Result<(), HandleError> {
+        for event in events {
+            self.handle(event).instrument(event.span.clone()).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Consumes `topics` in consumer group `group` until `shutdown` fires.
@@ -83,6 +106,8 @@ pub async fn run_consumer(
             // every event, not only those after it first started.
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", cfg.fetch_wait_max_ms.to_string())
+            .set("fetch.max.bytes", cfg.fetch_max_bytes.to_string())
             // A crashed member's partitions move after 10 s instead of the
             // 45 s default, so a restarted pod resumes quickly.
             .set("session.timeout.ms", "10000")
@@ -124,11 +149,17 @@ pub async fn run_consumer(
 struct Applied(HashMap<(String, i32), i64>);
 
 impl Applied {
-    fn record(&mut self, message: &rdkafka::message::BorrowedMessage<'_>) {
-        self.0.insert(
-            (message.topic().to_owned(), message.partition()),
-            message.offset() + 1,
-        );
+    fn record(&mut self, topic: &str, partition: i32, offset: i64) {
+        self.0.insert((topic.to_owned(), partition), offset + 1);
+    }
+
+    /// The offsets to commit, as librdkafka takes them.
+    fn list(&self) -> rdkafka::TopicPartitionList {
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for ((topic, partition), next) in &self.0 {
+            let _ = tpl.add_partition_offset(topic, *partition, rdkafka::Offset::Offset(*next));
+        }
+        tpl
     }
 }
 
@@ -140,14 +171,10 @@ impl Applied {
 async fn close(consumer: Arc<StreamConsumer>, applied: Applied, group: &str) {
     let name = group.to_owned();
     let done = tokio::task::spawn_blocking(move || {
-        if !applied.0.is_empty() {
-            let mut tpl = rdkafka::TopicPartitionList::new();
-            for ((topic, partition), next) in &applied.0 {
-                let _ = tpl.add_partition_offset(topic, *partition, rdkafka::Offset::Offset(*next));
-            }
-            if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
-                tracing::warn!(group = name, error = %e, "final offset commit failed; the last events may be redelivered");
-            }
+        if !applied.0.is_empty()
+            && let Err(e) = consumer.commit(&applied.list(), CommitMode::Sync)
+        {
+            tracing::warn!(group = name, error = %e, "final offset commit failed; the last events may be redelivered");
         }
         drop(consumer);
     });
@@ -159,7 +186,20 @@ async fn close(consumer: Arc<StreamConsumer>, applied: Applied, group: &str) {
     }
 }
 
-/// Receives, applies and commits until `shutdown` fires.
+/// What one received record asks for.
+enum Received {
+    /// An event to apply.
+    Event(Box<ConsumedEvent>),
+    /// A record with nothing to apply (a tombstone, or one that cannot be
+    /// decoded); only its offset moves on.
+    Skip {
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
+}
+
+/// Receives batches, applies and commits them until `shutdown` fires.
 async fn consume(
     consumer: &StreamConsumer,
     group: &str,
@@ -169,101 +209,167 @@ async fn consume(
     applied: &mut Applied,
 ) {
     loop {
-        let message = tokio::select! {
+        let first = tokio::select! {
             _ = shutdown.cancelled() => break,
             m = consumer.recv() => m,
         };
-        let message = match message {
-            Ok(m) => m,
+        let mut received = match first {
+            Ok(m) => vec![receive(&m, group, metrics)],
             Err(e) => {
                 tracing::warn!(group, error = %e, "kafka receive failed");
                 tokio::time::sleep(RETRY_MIN).await;
                 continue;
             }
         };
-        let topic = message.topic().to_owned();
-        let mut headers = KeyValues::default();
-        if let Some(h) = message.headers() {
-            for header in h.iter() {
-                if let Some(v) = header.value.and_then(|v| std::str::from_utf8(v).ok()) {
-                    headers.0.push((header.key.to_owned(), v.to_owned()));
+        while received.len() < BATCH_MAX {
+            match tokio::time::timeout(BATCH_LINGER, consumer.recv()).await {
+                Ok(Ok(m)) => received.push(receive(&m, group, metrics)),
+                Ok(Err(e)) => {
+                    tracing::warn!(group, error = %e, "kafka receive failed");
+                    break;
                 }
+                Err(_) => break,
             }
         }
-        // Tombstones (null values after an erasure) are for partners that
-        // keep compacted copies; the event before them carried the facts.
-        if message.payload().is_none() {
-            commit(consumer, &message, group);
-            applied.record(&message);
-            continue;
-        }
-        let envelope = match message.payload().map(EventEnvelope::decode) {
-            Some(Ok(envelope)) => envelope,
-            other => {
-                // A record that can never be decoded would block the
-                // partition forever; count it, log it, and move on.
-                tracing::error!(group, topic, offset = message.offset(), error = ?other.and_then(Result::err), "undecodable event skipped");
-                metrics
-                    .events_consumed
-                    .with_label_values(&[group, &topic, "poison"])
-                    .inc();
-                commit(consumer, &message, group);
-                applied.record(&message);
-                continue;
-            }
-        };
-        let event = ConsumedEvent {
-            topic: topic.clone(),
-            partition: message.partition(),
-            offset: message.offset(),
-            key: message
-                .key()
-                .map(|k| String::from_utf8_lossy(k).into_owned())
-                .unwrap_or_default(),
-            envelope,
-        };
-        let span = tracing::info_span!(
-            "kafka.consume",
-            otel.name = %format!("{topic} process"),
-            otel.kind = "consumer",
-            messaging.system = "kafka",
-            messaging.destination.name = %topic,
-            messaging.consumer.group.name = group,
-            messaging.message.id = %event.envelope.event_id,
-            tenant = %event.envelope.tenant_id,
-            trace_id = tracing::field::Empty,
-        );
-        adopt_parent(&span, &headers);
-        let mut delay = RETRY_MIN;
-        loop {
-            match handler.handle(&event).instrument(span.clone()).await {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::warn!(parent: &span, group, error = %e, "event not applied, retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                    delay = (delay * 2).min(RETRY_MAX);
-                }
+        let mut skipped = Vec::new();
+        let mut events = Vec::with_capacity(received.len());
+        for r in received {
+            match r {
+                Received::Event(e) => events.push(*e),
+                Received::Skip {
+                    topic,
+                    partition,
+                    offset,
+                } => skipped.push((topic, partition, offset)),
             }
         }
-        metrics
-            .events_consumed
-            .with_label_values(&[group, &topic, "applied"])
-            .inc();
-        commit(consumer, &message, group);
-        applied.record(&message);
+        if !events.is_empty() && !apply(handler, &events, group, shutdown).await {
+            return;
+        }
+        // Offsets only move forward: record them in offset order.
+        let mut offsets: Vec<(&str, i32, i64)> = events
+            .iter()
+            .map(|e| (e.topic.as_str(), e.partition, e.offset))
+            .chain(skipped.iter().map(|(t, p, o)| (t.as_str(), *p, *o)))
+            .collect();
+        offsets.sort_by_key(|(_, _, o)| *o);
+        let mut batch = Applied::default();
+        for (topic, partition, offset) in offsets {
+            applied.record(topic, partition, offset);
+            batch.record(topic, partition, offset);
+        }
+        for e in &events {
+            metrics
+                .events_consumed
+                .with_label_values(&[group, &e.topic, "applied"])
+                .inc();
+        }
+        // Only the batch's partitions (another member may own the rest
+        // after a rebalance). Asynchronous: librdkafka sends it in the
+        // background; a commit that is lost only means a redelivery, which
+        // handlers tolerate.
+        if let Err(e) = consumer.commit(&batch.list(), CommitMode::Async) {
+            tracing::warn!(group, error = %e, "offset commit failed; events may be redelivered");
+        }
     }
 }
 
-/// Commits past `message`. A failed commit only means the event may be
-/// delivered again after a restart, which handlers tolerate, so it is
-/// logged rather than fatal.
-fn commit(consumer: &StreamConsumer, message: &rdkafka::message::BorrowedMessage<'_>, group: &str) {
-    if let Err(e) = consumer.commit_message(message, CommitMode::Async) {
-        tracing::warn!(group, error = %e, "offset commit failed; the event may be redelivered");
+/// Applies `events`, retrying with backoff until it succeeds; `false` when
+/// shutdown came first (nothing is committed for them then).
+async fn apply(
+    handler: &dyn EventHandler,
+    events: &[ConsumedEvent],
+    group: &str,
+    shutdown: &CancellationToken,
+) -> bool {
+    let mut delay = RETRY_MIN;
+    loop {
+        match handler.handle_batch(events).await {
+            Ok(()) => return true,
+            Err(e) => {
+                tracing::warn!(group, events = events.len(), error = %e, "events not applied, retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return false,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(RETRY_MAX);
+            }
+        }
     }
+}
+
+/// Decodes one record into what it asks for, with its consume span.
+fn receive(
+    message: &rdkafka::message::BorrowedMessage<'_>,
+    group: &str,
+    metrics: &Metrics,
+) -> Received {
+    let topic = message.topic().to_owned();
+    let skip = |topic: String| Received::Skip {
+        topic,
+        partition: message.partition(),
+        offset: message.offset(),
+    };
+    // Tombstones (null values after an erasure) are for partners that keep
+    // compacted copies; the event before them carried the facts.
+    let Some(payload) = message.payload() else {
+        return skip(topic);
+    };
+    let envelope = match EventEnvelope::decode(payload) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            // A record that can never be decoded would block the partition
+            // forever; count it, log it, and move on.
+            tracing::error!(group, topic, offset = message.offset(), %error, "undecodable event skipped");
+            metrics
+                .events_consumed
+                .with_label_values(&[group, &topic, "poison"])
+                .inc();
+            return skip(topic);
+        }
+    };
+    let key = message
+        .key()
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .unwrap_or_default();
+    if let Err(forged) = crate::events::check_origin(&topic, &key, &envelope) {
+        // Never applied: it could change another tenant's data. Counted and
+        // logged for the operators, and the partition moves on.
+        tracing::error!(group, topic, offset = message.offset(), event_id = %envelope.event_id, reason = %forged, "forged event refused");
+        metrics
+            .events_consumed
+            .with_label_values(&[group, &topic, "forged"])
+            .inc();
+        return skip(topic);
+    }
+    let mut headers = KeyValues::default();
+    if let Some(h) = message.headers() {
+        for header in h.iter() {
+            if let Some(v) = header.value.and_then(|v| std::str::from_utf8(v).ok()) {
+                headers.0.push((header.key.to_owned(), v.to_owned()));
+            }
+        }
+    }
+    let span = tracing::info_span!(
+        "kafka.consume",
+        otel.name = %format!("{topic} process"),
+        otel.kind = "consumer",
+        messaging.system = "kafka",
+        messaging.destination.name = %topic,
+        messaging.consumer.group.name = group,
+        messaging.message.id = %envelope.event_id,
+        tenant = %envelope.tenant_id,
+        trace_id = tracing::field::Empty,
+    );
+    adopt_parent(&span, &headers);
+    Received::Event(Box::new(ConsumedEvent {
+        topic,
+        partition: message.partition(),
+        offset: message.offset(),
+        key,
+        envelope,
+        span,
+    }))
 }
 
 /// Assigns every partition of `topics` to this consumer, resuming from the

@@ -5,6 +5,7 @@ use std::time::Duration;
 use rdkafka::{
     error::KafkaError,
     message::{Header, OwnedHeaders},
+    producer::Producer as _,
     producer::{FutureProducer, FutureRecord},
 };
 
@@ -36,6 +37,8 @@ pub enum ProduceError {
 #[derive(Clone)]
 pub struct EventProducer {
     inner: FutureProducer,
+    // Kept to create a fresh producer after a fatal error.
+    cfg: KafkaConfig,
 }
 
 impl std::fmt::Debug for EventProducer {
@@ -58,7 +61,27 @@ impl EventProducer {
             )
             .create()
             .map_err(ProduceError::Create)?;
-        Ok(EventProducer { inner })
+        Ok(EventProducer {
+            inner,
+            cfg: cfg.clone(),
+        })
+    }
+
+    /// The fatal error this producer raised, if any. After one (an
+    /// idempotence sequence the broker cannot accept, a fenced producer id)
+    /// librdkafka fails every further message: the producer must be
+    /// replaced, see [`EventProducer::renewed`].
+    pub fn fatal_error(&self) -> Option<String> {
+        self.inner
+            .client()
+            .fatal_error()
+            .map(|(code, reason)| format!("{code:?}: {reason}"))
+    }
+
+    /// A new producer with the same settings (a new producer id, so a new
+    /// idempotence epoch).
+    pub fn renewed(&self) -> Result<Self, ProduceError> {
+        EventProducer::new(&self.cfg)
     }
 
     /// Publishes one record and waits for the broker's acknowledgement.

@@ -17,7 +17,10 @@ use rapport_platform::{
     kafka::{ConsumedEvent, EventHandler, HandleError},
 };
 
-use crate::{domain::Metric, store::SummaryStore};
+use crate::{
+    domain::Metric,
+    store::{CountedEvent, SummaryStore},
+};
 
 /// Applies events to the summary store.
 pub struct Projector {
@@ -31,22 +34,38 @@ impl Projector {
     }
 }
 
+/// What `event` counts, or `None` when it is not ours to count.
+fn counted(event: &ConsumedEvent) -> Option<CountedEvent> {
+    let env = &event.envelope;
+    let Ok(tenant) = TenantId::parse(&env.tenant_id) else {
+        // Applying it as a no-op keeps the stream moving.
+        tracing::warn!(parent: &event.span, event_id = %env.event_id, "event without a valid tenant ignored");
+        return None;
+    };
+    Some(CountedEvent {
+        tenant,
+        event_id: env.event_id.clone(),
+        metric: Metric::counted_by(&env.event_type),
+    })
+}
+
 #[async_trait]
 impl EventHandler for Projector {
     async fn handle(&self, event: &ConsumedEvent) -> Result<(), HandleError> {
-        let env = &event.envelope;
-        let Ok(tenant) = TenantId::parse(&env.tenant_id) else {
-            // Not ours to count; applying it as a no-op keeps the stream moving.
-            tracing::warn!(event_id = %env.event_id, "event without a valid tenant ignored");
-            return Ok(());
-        };
+        self.handle_batch(std::slice::from_ref(event)).await
+    }
+
+    /// The whole batch in one store transaction.
+    async fn handle_batch(&self, events: &[ConsumedEvent]) -> Result<(), HandleError> {
+        let counted: Vec<CountedEvent> = events.iter().filter_map(counted).collect();
+        let total = counted.len();
         let new = self
             .store
-            .apply(&tenant, &env.event_id, Metric::counted_by(&env.event_type))
+            .apply_all(counted)
             .await
             .map_err(|e| HandleError(e.to_string()))?;
-        if !new {
-            tracing::debug!(event_id = %env.event_id, "duplicate event ignored");
+        if new < total {
+            tracing::debug!(duplicates = total - new, "duplicate events ignored");
         }
         Ok(())
     }
@@ -74,6 +93,7 @@ mod tests {
                 payload: Some(prost_types::Any::from_msg(payload).unwrap()),
                 ..Default::default()
             },
+            span: tracing::Span::none(),
         }
     }
 

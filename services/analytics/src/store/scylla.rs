@@ -10,7 +10,7 @@ use rapport_store::{
 };
 use scylla::{client::session::Session, statement::prepared::PreparedStatement};
 
-use super::SummaryStore;
+use super::{CountedEvent, SummaryStore};
 use crate::domain::{Metric, Summary};
 
 const MIGRATIONS: &[CqlMigration] = &[CqlMigration {
@@ -48,19 +48,21 @@ impl ScyllaSummaryStore {
 
 #[async_trait]
 impl SummaryStore for ScyllaSummaryStore {
-    async fn apply(
-        &self,
-        tenant: &TenantId,
-        event_id: &str,
-        metric: Option<Metric>,
-    ) -> Result<bool, StoreError> {
-        // Events that count nothing need no record: applying them is a no-op.
-        if let Some(metric) = metric {
-            self.session
-                .execute_unpaged(&self.insert, (tenant.as_str(), metric.as_str(), event_id))
-                .await?;
+    async fn apply_all(&self, events: Vec<CountedEvent>) -> Result<usize, StoreError> {
+        // Each row is a plain idempotent upsert, so the batch needs no
+        // atomicity: a partly applied batch is retried whole and converges.
+        // Events that count nothing need no record.
+        let inserts = events.iter().filter_map(|e| {
+            let metric = e.metric?;
+            Some(self.session.execute_unpaged(
+                &self.insert,
+                (e.tenant.as_str(), metric.as_str(), e.event_id.as_str()),
+            ))
+        });
+        for result in futures::future::join_all(inserts).await {
+            result?;
         }
-        Ok(true)
+        Ok(events.len())
     }
 
     async fn summary(&self, tenant: &TenantId) -> Result<Summary, StoreError> {

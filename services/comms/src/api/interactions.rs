@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use rapport_platform::{
+    contact_changes::link_following_merges,
     error::to_status,
     grpc::PeerChannel,
     identity::Principal,
@@ -18,7 +19,7 @@ use rapport_proto::{
     },
     contacts::v1::{GetContactRequest, contacts_service_client::ContactsServiceClient},
 };
-use rapport_store::PageToken;
+use rapport_store::{Fate, PageToken, StoreError};
 use tonic::{Code, Request, Response, Status};
 use uuid::Uuid;
 
@@ -60,6 +61,30 @@ impl CommsApi {
                 Err(CommsError::ContactNotFound(id.to_string()))
             }
             Err(s) => Err(CommsError::ContactsUnavailable(s.message().to_owned())),
+        }
+    }
+
+    /// The id under which `id` lives now: itself, or the survivor it was
+    /// merged into (the contacts service no longer knows a merged id, comms
+    /// remembers it); an erased person is refused.
+    async fn live_contact(&self, principal: &Principal, id: Uuid) -> Result<Uuid, CommsError> {
+        match self.ensure_contact(principal, id).await {
+            Err(CommsError::ContactNotFound(missing)) => {
+                match self.store.contact_fate(&principal.tenant, id).await? {
+                    Fate::Erased => Err(CommsError::ContactErased(missing)),
+                    Fate::Live(live) if live != missing => {
+                        let survivor = Uuid::parse_str(&live).map_err(|_| {
+                            CommsError::Store(StoreError::Corrupt(
+                                "contact_fates.survivor_id".into(),
+                            ))
+                        })?;
+                        self.ensure_contact(principal, survivor).await?;
+                        Ok(survivor)
+                    }
+                    Fate::Live(_) => Err(CommsError::ContactNotFound(missing)),
+                }
+            }
+            other => other.map(|()| id),
         }
     }
 }
@@ -116,14 +141,27 @@ impl CommsService for CommsApi {
         }
         .validate(principal.tenant.clone(), principal.user.clone(), Utc::now())
         .map_err(status)?;
-        self.ensure_contact(&principal, interaction.contact_id)
+        let mut interaction = interaction;
+        interaction.contact_id = self
+            .live_contact(&principal, interaction.contact_id)
             .await
             .map_err(status)?;
-        let event = events::interaction_logged(&principal, &interaction);
-        self.store
-            .create(&interaction, &event)
-            .await
-            .map_err(|e| status(e.into()))?;
+        // Stored for the person as they are now: a merge or an erasure that
+        // reaches comms meanwhile redirects or refuses it in the store.
+        interaction.contact_id = link_following_merges(interaction.contact_id, |contact| {
+            let mut linked = interaction.clone();
+            linked.contact_id = contact;
+            let event = events::interaction_logged(&principal, &linked);
+            let store = self.store.clone();
+            async move {
+                store
+                    .create(&linked, &event)
+                    .await
+                    .map_err(CommsError::from)
+            }
+        })
+        .await
+        .map_err(|e| status(e.into()))?;
         self.outbox.notify();
         Ok(Response::new(to_proto(&interaction)))
     }

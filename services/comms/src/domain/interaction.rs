@@ -159,6 +159,13 @@ pub enum CommsError {
     /// The caller's identity is missing.
     #[error("{0}")]
     Unauthenticated(String),
+    /// The linked person was erased (data protection): nothing new may
+    /// point at them.
+    #[error("contact {0} was erased; nothing can be linked to it")]
+    ContactErased(String),
+    /// The linked person kept being merged while the interaction was written.
+    #[error("contact {0} is being merged; try again")]
+    ContactUnsettled(String),
     /// The contacts service could not be asked.
     #[error("contacts service unavailable: {0}")]
     ContactsUnavailable(String),
@@ -185,6 +192,8 @@ impl ServiceError for CommsError {
             CommsError::Invalid(_) | CommsError::InvalidPageToken => ErrorCode::InvalidArgument,
             CommsError::ContactNotFound(_) => ErrorCode::NotFound,
             CommsError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            CommsError::ContactErased(_) => ErrorCode::FailedPrecondition,
+            CommsError::ContactUnsettled(_) => ErrorCode::Aborted,
             CommsError::ContactsUnavailable(_) => ErrorCode::Unavailable,
             CommsError::Store(rapport_store::StoreError::Unavailable(_)) => ErrorCode::Unavailable,
             CommsError::Store(_) => ErrorCode::Internal,
@@ -196,6 +205,8 @@ impl ServiceError for CommsError {
             CommsError::Invalid(_) => "INVALID_INTERACTION",
             CommsError::ContactNotFound(_) => "CONTACT_NOT_FOUND",
             CommsError::Unauthenticated(_) => "UNAUTHENTICATED",
+            CommsError::ContactErased(_) => "CONTACT_ERASED",
+            CommsError::ContactUnsettled(_) => "CONTACT_BEING_MERGED",
             CommsError::ContactsUnavailable(_) => "CONTACTS_UNAVAILABLE",
             CommsError::InvalidPageToken => "INVALID_PAGE_TOKEN",
             CommsError::Store(_) => "STORE_FAILURE",
@@ -306,6 +317,17 @@ impl PageSize {
     /// The size.
     pub fn get(self) -> u32 {
         self.0
+    }
+}
+
+impl From<rapport_platform::contact_changes::LinkError<CommsError>> for CommsError {
+    fn from(e: rapport_platform::contact_changes::LinkError<CommsError>) -> Self {
+        use rapport_platform::contact_changes::LinkError;
+        match e {
+            LinkError::Erased(id) => CommsError::ContactErased(id.to_string()),
+            LinkError::Unsettled(id) => CommsError::ContactUnsettled(id.to_string()),
+            LinkError::Store(e) => e,
+        }
     }
 }
 

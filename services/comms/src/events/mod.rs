@@ -13,7 +13,7 @@ use rapport_store::OutboxMessage;
 use crate::domain::{Interaction, InteractionId};
 
 /// CloudEvents `source` of every comms event.
-pub const SOURCE: &str = "/rapport/comms";
+pub const SOURCE: &str = rapport_platform::events::sources::COMMS;
 
 /// The `InteractionLogged` event.
 pub fn interaction_logged(principal: &Principal, i: &Interaction) -> OutboxMessage {

@@ -6,7 +6,7 @@ use rapport_platform::{
     contact_changes::ContactChange,
     identity::{TenantId, UserId},
 };
-use rapport_store::{OutboxMessage, PageToken};
+use rapport_store::{Fate, Linked, OutboxMessage, PageToken};
 use uuid::Uuid;
 
 use super::InteractionStore;
@@ -239,6 +239,96 @@ async fn exports_a_contacts_whole_history_within_the_tenant(s: &dyn InteractionS
     assert!(s.contact_history(&initech, ada).await.unwrap().is_empty());
 }
 
+async fn apply(s: &dyn InteractionStore, tenant: &TenantId, change: ContactChange) {
+    let event_id = Uuid::now_v7().to_string();
+    assert!(
+        s.apply_contact_change(tenant, &event_id, &change)
+            .await
+            .unwrap()
+    );
+}
+
+async fn merge_chains_applied_out_of_order_end_at_the_last_survivor(s: &dyn InteractionStore) {
+    let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let all = [
+        log_all(s, "acme", a, &[0]).await,
+        log_all(s, "acme", b, &[1]).await,
+    ]
+    .concat();
+    let acme = TenantId::parse("acme").unwrap();
+    // "a into b" happened first, then "b into c"; they arrive reversed.
+    apply(s, &acme, ContactChange::relink(c, [b]).unwrap()).await;
+    apply(s, &acme, ContactChange::relink(b, [a]).unwrap()).await;
+    let on_c: Vec<_> = all_pages(s, &acme, c, 10)
+        .await
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(
+        on_c,
+        newest_first(all).iter().map(|i| i.id).collect::<Vec<_>>()
+    );
+    assert!(all_pages(s, &acme, a, 10).await.is_empty());
+    assert!(all_pages(s, &acme, b, 10).await.is_empty());
+    assert_eq!(
+        s.contact_fate(&acme, a).await.unwrap(),
+        Fate::Live(c.to_string())
+    );
+}
+
+async fn a_late_merge_into_an_erased_survivor_erases(s: &dyn InteractionStore) {
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    let logged = log_all(s, "acme", a, &[0, 1]).await;
+    let acme = TenantId::parse("acme").unwrap();
+    apply(s, &acme, ContactChange::Erase { contact: b }).await;
+    apply(s, &acme, ContactChange::relink(b, [a]).unwrap()).await;
+    assert!(all_pages(s, &acme, a, 10).await.is_empty());
+    assert!(all_pages(s, &acme, b, 10).await.is_empty());
+    assert_eq!(
+        tombstones_of(s, &logged).await,
+        2,
+        "partners forget them too"
+    );
+    assert_eq!(s.contact_fate(&acme, a).await.unwrap(), Fate::Erased);
+}
+
+async fn writes_against_gone_people_are_redirected_or_refused(s: &dyn InteractionStore) {
+    let (merged, survivor, erased) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let acme = TenantId::parse("acme").unwrap();
+    apply(s, &acme, ContactChange::relink(survivor, [merged]).unwrap()).await;
+    apply(s, &acme, ContactChange::Erase { contact: erased }).await;
+    let at = Utc::now().trunc_subsecs(3);
+    assert_eq!(
+        s.create(&interaction("acme", merged, at), &event())
+            .await
+            .unwrap(),
+        Linked::Merged {
+            survivor: survivor.to_string()
+        }
+    );
+    assert_eq!(
+        s.create(&interaction("acme", erased, at), &event())
+            .await
+            .unwrap(),
+        Linked::Erased
+    );
+    assert!(
+        all_pages(s, &acme, merged, 10).await.is_empty(),
+        "nothing stored"
+    );
+    assert!(
+        all_pages(s, &acme, erased, 10).await.is_empty(),
+        "nothing stored"
+    );
+    // Fates are per tenant.
+    assert_eq!(
+        s.create(&interaction("globex", erased, at), &event())
+            .await
+            .unwrap(),
+        Linked::Stored
+    );
+}
+
 mod sqlite {
     use crate::store::SqliteInteractionStore;
 
@@ -284,6 +374,24 @@ mod sqlite {
     async fn exports_a_contacts_whole_history_within_the_tenant() {
         let (_d, s) = store().await;
         super::exports_a_contacts_whole_history_within_the_tenant(&s).await;
+    }
+
+    #[tokio::test]
+    async fn merge_chains_applied_out_of_order_end_at_the_last_survivor() {
+        let (_d, s) = store().await;
+        super::merge_chains_applied_out_of_order_end_at_the_last_survivor(&s).await;
+    }
+
+    #[tokio::test]
+    async fn a_late_merge_into_an_erased_survivor_erases() {
+        let (_d, s) = store().await;
+        super::a_late_merge_into_an_erased_survivor_erases(&s).await;
+    }
+
+    #[tokio::test]
+    async fn writes_against_gone_people_are_redirected_or_refused() {
+        let (_d, s) = store().await;
+        super::writes_against_gone_people_are_redirected_or_refused(&s).await;
     }
 }
 
@@ -342,6 +450,27 @@ mod scylla {
     async fn exports_a_contacts_whole_history_within_the_tenant() {
         if let Some(s) = store().await {
             super::exports_a_contacts_whole_history_within_the_tenant(&s).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn merge_chains_applied_out_of_order_end_at_the_last_survivor() {
+        if let Some(s) = store().await {
+            super::merge_chains_applied_out_of_order_end_at_the_last_survivor(&s).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_late_merge_into_an_erased_survivor_erases() {
+        if let Some(s) = store().await {
+            super::a_late_merge_into_an_erased_survivor_erases(&s).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_against_gone_people_are_redirected_or_refused() {
+        if let Some(s) = store().await {
+            super::writes_against_gone_people_are_redirected_or_refused(&s).await;
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rapport_platform::{StoreSettings, contact_changes::ContactChangeStore, identity::TenantId};
-use rapport_store::{Outbox, OutboxMessage, PageToken, StoreError};
+use rapport_store::{Fate, Linked, Outbox, OutboxMessage, PageToken, StoreError};
 use uuid::Uuid;
 
 use crate::domain::{Interaction, PageSize};
@@ -35,8 +35,12 @@ pub struct TimelinePage {
 /// [`crate::events::interaction_erased`]).
 #[async_trait]
 pub trait InteractionStore: ContactChangeStore {
-    /// Stores an interaction and its event atomically.
-    async fn create(&self, i: &Interaction, event: &OutboxMessage) -> Result<(), StoreError>;
+    /// Stores an interaction and its event atomically, unless its person
+    /// was merged or erased (then nothing is stored, see [`Linked`]).
+    async fn create(&self, i: &Interaction, event: &OutboxMessage) -> Result<Linked, StoreError>;
+    /// Where interactions of person `contact` go now, as far as the merges
+    /// and erasures comms has applied tell.
+    async fn contact_fate(&self, tenant: &TenantId, contact: Uuid) -> Result<Fate, StoreError>;
     /// A page of the contact's timeline, newest first.
     async fn timeline(
         &self,

@@ -9,8 +9,9 @@ use rapport_platform::{
     identity::{TenantId, UserId},
 };
 use rapport_store::{
-    Outbox, OutboxMessage, PageToken, StoreError,
+    Fate, Linked, Outbox, OutboxMessage, PageToken, StoreError,
     scylla::{CqlMigration, ScyllaSettings, connect},
+    scylla_contact_fates::{CONTACT_FATES_CQL_MIGRATION, ScyllaContactFates},
     scylla_outbox::{self, INSERT_CQL, OUTBOX_CQL_MIGRATION, ScyllaOutbox},
 };
 use scylla::{
@@ -32,6 +33,7 @@ use crate::{
 
 const MIGRATIONS: &[CqlMigration] = &[
     OUTBOX_CQL_MIGRATION,
+    CONTACT_FATES_CQL_MIGRATION,
     CqlMigration {
         version: "0001_interactions",
         cql: include_str!("../../migrations/scylla/0001_interactions.cql"),
@@ -78,6 +80,7 @@ pub struct ScyllaInteractionStore {
     is_applied: PreparedStatement,
     mark_applied: PreparedStatement,
     outbox: Arc<ScyllaOutbox>,
+    fates: ScyllaContactFates,
 }
 
 async fn prepare_idempotent(session: &Session, cql: &str) -> Result<PreparedStatement, StoreError> {
@@ -120,6 +123,7 @@ impl ScyllaInteractionStore {
         page.set_is_idempotent(true);
         let outbox = Arc::new(ScyllaOutbox::new(session.clone()).await?);
         Ok(ScyllaInteractionStore {
+            fates: ScyllaContactFates::prepare(session.clone()).await?,
             insert_interaction: prepare_idempotent(&session, &insert_interaction).await?,
             insert_bucket: prepare_idempotent(&session, insert_bucket).await?,
             delete_interaction: prepare_idempotent(
@@ -265,7 +269,12 @@ fn decode_token(token: &PageToken) -> Result<(i32, PagingState), StoreError> {
 
 #[async_trait]
 impl InteractionStore for ScyllaInteractionStore {
-    async fn create(&self, i: &Interaction, event: &OutboxMessage) -> Result<(), StoreError> {
+    async fn create(&self, i: &Interaction, event: &OutboxMessage) -> Result<Linked, StoreError> {
+        let tenant = i.tenant.as_str();
+        let linked = self.fates.link(tenant, i.contact_id).await?;
+        if linked != Linked::Stored {
+            return Ok(linked);
+        }
         let bucket = bucket_of(i.occurred_at);
         let row: Row = (
             i.tenant.to_string(),
@@ -289,7 +298,18 @@ impl InteractionStore for ScyllaInteractionStore {
                 ),
             )
             .await?;
-        Ok(())
+        // Checked again after the write: a merge or an erasure applied in
+        // between did not see this interaction, so it is moved or erased here.
+        match self.fates.link(tenant, i.contact_id).await? {
+            Linked::Stored => {}
+            Linked::Merged { survivor } => {
+                let survivor = Uuid::parse_str(&survivor)
+                    .map_err(|_| StoreError::Corrupt("contact_fates.survivor_id".into()))?;
+                self.drain(&i.tenant, i.contact_id, Some(survivor)).await?;
+            }
+            Linked::Erased => self.drain(&i.tenant, i.contact_id, None).await?,
+        }
+        Ok(Linked::Stored)
     }
 
     async fn timeline(
@@ -357,6 +377,10 @@ impl InteractionStore for ScyllaInteractionStore {
         }
     }
 
+    async fn contact_fate(&self, tenant: &TenantId, contact: Uuid) -> Result<Fate, StoreError> {
+        self.fates.resolve(tenant.as_str(), contact).await
+    }
+
     fn outbox(&self) -> Arc<dyn Outbox> {
         self.outbox.clone()
     }
@@ -382,13 +406,22 @@ impl ContactChangeStore for ScyllaInteractionStore {
         if seen {
             return Ok(false);
         }
+        // Through the fates, so merges applied out of order end where the
+        // last survivor is (or erased, when it was erased).
         match change {
             ContactChange::Relink { survivor, merged } => {
+                let to = self
+                    .fates
+                    .record_relink(tenant.as_str(), *survivor, merged)
+                    .await?;
                 for from in merged {
-                    self.drain(tenant, *from, Some(*survivor)).await?;
+                    self.drain(tenant, *from, to).await?;
                 }
             }
-            ContactChange::Erase { contact } => self.drain(tenant, *contact, None).await?,
+            ContactChange::Erase { contact } => {
+                self.fates.record_erasure(tenant.as_str(), *contact).await?;
+                self.drain(tenant, *contact, None).await?
+            }
         }
         self.session
             .execute_unpaged(&self.mark_applied, (tenant.as_str(), event_id))

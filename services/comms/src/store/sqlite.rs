@@ -5,12 +5,16 @@ use std::{path::Path, sync::Arc};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rapport_platform::{
-    contact_changes::{ContactChange, ContactChangeStore},
+    contact_changes::{ContactChange, ContactChangeStore, apply_once_in_sqlite},
     identity::{TenantId, UserId},
 };
 use rapport_store::{
-    Outbox, OutboxMessage, PageToken, StoreError,
-    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, first_application, insert_outbox},
+    Fate, Linked, Outbox, OutboxMessage, PageToken, StoreError,
+    sqlite::{
+        Migration, OUTBOX_MIGRATION, SqliteDb,
+        contact_fates::{CONTACT_FATES_MIGRATION, record_erasure, record_relink, resolve_contact},
+        insert_outbox,
+    },
 };
 use uuid::Uuid;
 
@@ -22,6 +26,7 @@ use crate::{
 
 const MIGRATIONS: &[Migration] = &[
     OUTBOX_MIGRATION,
+    CONTACT_FATES_MIGRATION,
     Migration {
         version: "0001_interactions",
         sql: include_str!("../../migrations/sqlite/0001_interactions.sql"),
@@ -69,10 +74,11 @@ fn decode_position(token: &PageToken) -> Result<(i64, String), StoreError> {
 
 #[async_trait]
 impl InteractionStore for SqliteInteractionStore {
-    async fn create(&self, i: &Interaction, event: &OutboxMessage) -> Result<(), StoreError> {
+    async fn create(&self, i: &Interaction, event: &OutboxMessage) -> Result<Linked, StoreError> {
         self.db
-            .execute_with_outbox(
-            &format!(
+            .insert_linked(
+                Some((i.tenant.as_str().to_owned(), i.contact_id.to_string())),
+            format!(
                 "INSERT INTO interactions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ),
             libsql::params![
@@ -86,7 +92,7 @@ impl InteractionStore for SqliteInteractionStore {
                 i.create_time.to_rfc3339(),
                 i.created_by.as_str(),
             ],
-                event,
+                event.clone(),
             )
             .await
     }
@@ -104,29 +110,35 @@ impl InteractionStore for SqliteInteractionStore {
             None => (i64::MAX, String::new()),
         };
         let limit = size.get() as i64 + 1;
-        let conn = self.db.conn().await;
-        let mut rows = conn
-            .query(
-                &format!(
-                    "SELECT {COLUMNS} FROM interactions
-                     WHERE tenant_id = ?1 AND contact_id = ?2
-                       AND (occurred_at < ?3 OR (occurred_at = ?3 AND id < ?4) OR ?5)
-                     ORDER BY occurred_at DESC, id DESC LIMIT ?6"
-                ),
-                libsql::params![
-                    tenant.as_str(),
-                    contact_id.to_string(),
-                    after_at,
-                    after_id,
-                    token.is_none(),
-                    limit,
-                ],
-            )
+        let params = libsql::params![
+            tenant.as_str(),
+            contact_id.to_string(),
+            after_at,
+            after_id,
+            token.is_none(),
+            limit,
+        ];
+        let mut interactions = self
+            .db
+            .read(move |conn| async move {
+                let mut rows = conn
+                    .query(
+                        &format!(
+                            "SELECT {COLUMNS} FROM interactions
+                             WHERE tenant_id = ?1 AND contact_id = ?2
+                               AND (occurred_at < ?3 OR (occurred_at = ?3 AND id < ?4) OR ?5)
+                             ORDER BY occurred_at DESC, id DESC LIMIT ?6"
+                        ),
+                        params,
+                    )
+                    .await?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().await? {
+                    out.push(decode(&row)?);
+                }
+                Ok(out)
+            })
             .await?;
-        let mut interactions = Vec::new();
-        while let Some(row) = rows.next().await? {
-            interactions.push(decode(&row)?);
-        }
         let next = if interactions.len() > size.get() as usize {
             interactions.truncate(size.get() as usize);
             interactions
@@ -136,6 +148,13 @@ impl InteractionStore for SqliteInteractionStore {
             None
         };
         Ok(TimelinePage { interactions, next })
+    }
+
+    async fn contact_fate(&self, tenant: &TenantId, contact: Uuid) -> Result<Fate, StoreError> {
+        let (tenant, contact) = (tenant.as_str().to_owned(), contact.to_string());
+        self.db
+            .read(move |conn| async move { resolve_contact(&conn, &tenant, &contact).await })
+            .await
     }
 
     fn outbox(&self) -> Arc<dyn Outbox> {
@@ -151,56 +170,88 @@ impl ContactChangeStore for SqliteInteractionStore {
         event_id: &str,
         change: &ContactChange,
     ) -> Result<bool, StoreError> {
-        let conn = self.db.conn().await;
-        // One transaction: the event is recorded and applied, or neither.
-        let tx = conn.transaction().await?;
-        let new = first_application(&tx, tenant.as_str(), event_id).await?;
-        if new {
-            match change {
-                ContactChange::Relink { survivor, merged } => {
-                    // The key orders the timeline by (occurred_at, id), so
-                    // moved rows interleave with the survivor's by time.
+        apply_once_in_sqlite(
+            &self.db,
+            tenant,
+            event_id,
+            change,
+            |tx, tenant, change| async move { apply_change(&tx, &tenant, &change).await },
+        )
+        .await
+    }
+}
+
+/// What a merge or an erasure does to interactions. The fates table turns
+/// merges applied out of order into the same end state: a late merge into
+/// a survivor merged on since moves the interactions to where it went, and
+/// one into an erased survivor erases them.
+async fn apply_change(
+    tx: &libsql::Connection,
+    tenant: &TenantId,
+    change: &ContactChange,
+) -> Result<(), StoreError> {
+    let t = tenant.as_str();
+    match change {
+        ContactChange::Relink { survivor, merged } => {
+            let merged: Vec<String> = merged.iter().map(ToString::to_string).collect();
+            match record_relink(tx, t, &survivor.to_string(), &merged).await? {
+                // The key orders the timeline by (occurred_at, id), so moved
+                // rows interleave with the survivor's by time.
+                Some(target) => {
                     for id in merged {
                         tx.execute(
                             "UPDATE interactions SET contact_id = ?3
                              WHERE tenant_id = ?1 AND contact_id = ?2",
-                            [
-                                tenant.as_str().to_owned(),
-                                id.to_string(),
-                                survivor.to_string(),
-                            ],
+                            [t.to_owned(), id, target.clone()],
                         )
                         .await?;
                     }
                 }
-                ContactChange::Erase { contact } => {
-                    let params = [tenant.as_str().to_owned(), contact.to_string()];
-                    let mut ids = Vec::new();
-                    let mut rows = tx
-                        .query(
-                            "SELECT id FROM interactions WHERE tenant_id = ?1 AND contact_id = ?2",
-                            params.clone(),
-                        )
-                        .await?;
-                    while let Some(row) = rows.next().await? {
-                        let id = Uuid::parse_str(&row.get::<String>(0)?)
-                            .map_err(|_| StoreError::Corrupt("interactions.id".into()))?;
-                        ids.push(InteractionId(id));
-                    }
-                    tx.execute(
-                        "DELETE FROM interactions WHERE tenant_id = ?1 AND contact_id = ?2",
-                        params,
-                    )
-                    .await?;
-                    for id in ids {
-                        insert_outbox(&tx, &events::interaction_erased(tenant, id)).await?;
+                None => {
+                    for id in merged {
+                        erase_interactions(tx, tenant, &id).await?;
                     }
                 }
             }
         }
-        tx.commit().await?;
-        Ok(new)
+        ContactChange::Erase { contact } => {
+            let contact = contact.to_string();
+            record_erasure(tx, t, &contact).await?;
+            erase_interactions(tx, tenant, &contact).await?;
+        }
     }
+    Ok(())
+}
+
+/// Deletes the interactions of `contact`, with a tombstone for each.
+async fn erase_interactions(
+    tx: &libsql::Connection,
+    tenant: &TenantId,
+    contact: &str,
+) -> Result<(), StoreError> {
+    let params = [tenant.as_str().to_owned(), contact.to_owned()];
+    let mut ids = Vec::new();
+    let mut rows = tx
+        .query(
+            "SELECT id FROM interactions WHERE tenant_id = ?1 AND contact_id = ?2",
+            params.clone(),
+        )
+        .await?;
+    while let Some(row) = rows.next().await? {
+        let id = Uuid::parse_str(&row.get::<String>(0)?)
+            .map_err(|_| StoreError::Corrupt("interactions.id".into()))?;
+        ids.push(InteractionId(id));
+    }
+    drop(rows);
+    tx.execute(
+        "DELETE FROM interactions WHERE tenant_id = ?1 AND contact_id = ?2",
+        params,
+    )
+    .await?;
+    for id in ids {
+        insert_outbox(tx, &events::interaction_erased(tenant, id)).await?;
+    }
+    Ok(())
 }
 
 fn decode(row: &libsql::Row) -> Result<Interaction, StoreError> {

@@ -13,7 +13,7 @@ use rapport_store::OutboxMessage;
 use crate::domain::{Kind, Record, RecordId};
 
 /// CloudEvents `source` of every contacts event.
-pub const SOURCE: &str = "/rapport/contacts";
+pub const SOURCE: &str = rapport_platform::events::sources::CONTACTS;
 
 fn event<M: prost::Message + prost::Name>(
     principal: &Principal,

@@ -14,9 +14,8 @@ use crate::domain::{Email, Fields, Kind, Record, RecordData, RecordId, Region, n
 /// Moves every legacy row, then empties the legacy table, in one
 /// transaction per tenant: a crash leaves each tenant moved or untouched.
 pub(super) async fn adopt_sqlite_contacts(store: &SqliteContactStore) -> Result<(), StoreError> {
-    let mut by_tenant: BTreeMap<String, Vec<Record>> = BTreeMap::new();
-    {
-        let conn = store.db().conn().await;
+    let by_tenant = store.db().read(|conn| async move {
+        let mut by_tenant: BTreeMap<String, Vec<Record>> = BTreeMap::new();
         let mut rows = conn
             .query(
                 "SELECT tenant_id, id, given_name, family_name, display_name, email, phone, company_name, version, create_time, created_by, update_time, updated_by FROM contacts",
@@ -68,7 +67,8 @@ pub(super) async fn adopt_sqlite_contacts(store: &SqliteContactStore) -> Result<
             };
             by_tenant.entry(tenant_id).or_default().push(record);
         }
-    }
+        Ok(by_tenant)
+    }).await?;
     for (tenant_id, mut records) in by_tenant {
         let tenant = records[0].tenant.clone();
         // A crash after the commit below and before the delete leaves rows
@@ -95,8 +95,13 @@ pub(super) async fn adopt_sqlite_contacts(store: &SqliteContactStore) -> Result<
             super::CommitError::Store(s) => s,
             other => StoreError::Corrupt(other.to_string()),
         })?;
-        let conn = store.db().conn().await;
-        conn.execute("DELETE FROM contacts WHERE tenant_id = ?1", [tenant_id])
+        store
+            .db()
+            .write(move |conn| async move {
+                conn.execute("DELETE FROM contacts WHERE tenant_id = ?1", [tenant_id])
+                    .await?;
+                Ok::<_, StoreError>(())
+            })
             .await?;
     }
     Ok(())

@@ -335,15 +335,11 @@ fn hit(row: &libsql::Row) -> Result<Hit, StoreError> {
 #[async_trait]
 impl ContactStore for SqliteContactStore {
     async fn commit(&self, tenant: &TenantId, cs: &ChangeSet) -> Result<(), CommitError> {
-        let conn = self.db.conn().await;
-        let tx = conn.transaction().await.map_err(err)?;
-        match apply(&tx, tenant, cs).await {
-            Ok(()) => tx.commit().await.map_err(err),
-            Err(e) => {
-                tx.rollback().await.ok();
-                Err(e)
-            }
-        }
+        let (tenant, cs) = (tenant.clone(), cs.clone());
+        // A refused change set is rolled back whole by the writer.
+        self.db
+            .write(move |tx| async move { apply(&tx, &tenant, &cs).await })
+            .await
     }
 
     async fn get(
@@ -359,21 +355,25 @@ impl ContactStore for SqliteContactStore {
         tenant: &TenantId,
         ids: &[RecordId],
     ) -> Result<Vec<super::Record>, StoreError> {
-        let conn = self.db.conn().await;
-        let stmt = conn
-            .prepare("SELECT doc FROM records WHERE tenant_id = ?1 AND id = ?2")
-            .await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let id = id.to_string();
-            let mut rows = stmt.query([tenant.as_str(), id.as_str()]).await?;
-            if let Some(row) = rows.next().await? {
-                out.push(decode(tenant, &id, &row.get::<String>(0)?)?);
-            }
-            drop(rows);
-            stmt.reset();
-        }
-        Ok(out)
+        let (tenant, ids) = (tenant.clone(), ids.to_vec());
+        self.db
+            .read(move |conn| async move {
+                let stmt = conn
+                    .prepare("SELECT doc FROM records WHERE tenant_id = ?1 AND id = ?2")
+                    .await?;
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let id = id.to_string();
+                    let mut rows = stmt.query([tenant.as_str(), id.as_str()]).await?;
+                    if let Some(row) = rows.next().await? {
+                        out.push(decode(&tenant, &id, &row.get::<String>(0)?)?);
+                    }
+                    drop(rows);
+                    stmt.reset();
+                }
+                Ok(out)
+            })
+            .await
     }
 
     async fn scan(&self, tenant: &TenantId, scan: &Scan) -> Result<Vec<Hit>, StoreError> {
@@ -403,27 +403,26 @@ impl ContactStore for SqliteContactStore {
              WHERE tenant_id = ?1 AND kind = ?2 AND attr = ?3 AND value >= ?4 AND value <= ?5 \
              {after_clause} ORDER BY value {dir}, id {dir} LIMIT ?8"
         );
-        let conn = self.db.conn().await;
-        let mut rows = conn
-            .query(
-                &sql,
-                libsql::params![
-                    tenant.as_str(),
-                    scan.kind.as_str(),
-                    scan.attr.as_str(),
-                    from,
-                    to,
-                    after_value,
-                    after_id,
-                    scan.limit as i64
-                ],
-            )
-            .await?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().await? {
-            out.push(hit(&row)?);
-        }
-        Ok(out)
+        let params = libsql::params![
+            tenant.as_str(),
+            scan.kind.as_str(),
+            scan.attr.as_str(),
+            from,
+            to,
+            after_value,
+            after_id,
+            scan.limit as i64
+        ];
+        self.db
+            .read(move |conn| async move {
+                let mut rows = conn.query(&sql, params).await?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().await? {
+                    out.push(hit(&row)?);
+                }
+                Ok(out)
+            })
+            .await
     }
 
     async fn find(
@@ -436,8 +435,7 @@ impl ContactStore for SqliteContactStore {
         // One statement per 500 values (`value IN (...)`): SQLite probes the
         // index for each, without a statement round trip per value.
         const PER_STATEMENT: usize = 500;
-        let conn = self.db.conn().await;
-        let mut out = Vec::new();
+        let mut statements = Vec::new();
         for chunk in values.chunks(PER_STATEMENT) {
             let sql = format!(
                 "SELECT value, id FROM record_index WHERE tenant_id = ?1 AND kind = ?2 AND attr = ?3 AND value IN ({})",
@@ -451,12 +449,20 @@ impl ContactStore for SqliteContactStore {
                 .chain(chunk.iter().map(String::as_str))
                 .map(|v| libsql::Value::Text(v.to_owned()))
                 .collect();
-            let mut rows = conn.query(&sql, params).await?;
-            while let Some(row) = rows.next().await? {
-                out.push(hit(&row)?);
-            }
+            statements.push((sql, params));
         }
-        Ok(out)
+        self.db
+            .read(move |conn| async move {
+                let mut out = Vec::new();
+                for (sql, params) in statements {
+                    let mut rows = conn.query(&sql, params).await?;
+                    while let Some(row) = rows.next().await? {
+                        out.push(hit(&row)?);
+                    }
+                }
+                Ok(out)
+            })
+            .await
     }
 
     async fn count(
@@ -466,17 +472,21 @@ impl ContactStore for SqliteContactStore {
         attr: &str,
         value: &str,
     ) -> Result<Option<u64>, StoreError> {
-        let conn = self.db.conn().await;
-        let mut rows = conn
-            .query(
-                "SELECT count(*) FROM record_index WHERE tenant_id = ?1 AND kind = ?2 AND attr = ?3 AND value = ?4",
-                [tenant.as_str(), kind.as_str(), attr, value],
-            )
-            .await?;
-        Ok(match rows.next().await? {
-            Some(row) => Some(row.get::<i64>(0)? as u64),
-            None => Some(0),
-        })
+        let params = [tenant.as_str(), kind.as_str(), attr, value].map(str::to_owned);
+        self.db
+            .read(move |conn| async move {
+                let mut rows = conn
+                    .query(
+                        "SELECT count(*) FROM record_index WHERE tenant_id = ?1 AND kind = ?2 AND attr = ?3 AND value = ?4",
+                        params,
+                    )
+                    .await?;
+                Ok(match rows.next().await? {
+                    Some(row) => Some(row.get::<i64>(0)? as u64),
+                    None => Some(0),
+                })
+            })
+            .await
     }
 
     async fn duplicate_groups(
@@ -487,38 +497,42 @@ impl ContactStore for SqliteContactStore {
         limit: usize,
     ) -> Result<Vec<DuplicateGroup>, StoreError> {
         let (after_attr, after_value) = after.unwrap_or_default();
-        let conn = self.db.conn().await;
-        let mut rows = conn
-            .query(
-                "SELECT attr, value, group_concat(id, ',') FROM record_index \
+        let params = libsql::params![
+            tenant.as_str(),
+            kind.as_str(),
+            after_attr,
+            after_value,
+            limit as i64
+        ];
+        self.db
+            .read(move |conn| async move {
+                let mut rows = conn
+                    .query(
+                        "SELECT attr, value, group_concat(id, ',') FROM record_index \
                  WHERE tenant_id = ?1 AND kind = ?2 AND attr IN ('email', 'phone', 'sort_name') \
                  AND (attr > ?3 OR (attr = ?3 AND value > ?4)) \
                  GROUP BY attr, value HAVING count(*) > 1 ORDER BY attr, value LIMIT ?5",
-                libsql::params![
-                    tenant.as_str(),
-                    kind.as_str(),
-                    after_attr,
-                    after_value,
-                    limit as i64
-                ],
-            )
-            .await?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().await? {
-            let mut ids = row
-                .get::<String>(2)?
-                .split(',')
-                .map(RecordId::parse)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| StoreError::Corrupt("record_index.id".into()))?;
-            ids.sort();
-            out.push(DuplicateGroup {
-                attr: row.get(0)?,
-                value: row.get(1)?,
-                ids,
-            });
-        }
-        Ok(out)
+                        params,
+                    )
+                    .await?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().await? {
+                    let mut ids = row
+                        .get::<String>(2)?
+                        .split(',')
+                        .map(RecordId::parse)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|_| StoreError::Corrupt("record_index.id".into()))?;
+                    ids.sort();
+                    out.push(DuplicateGroup {
+                        attr: row.get(0)?,
+                        value: row.get(1)?,
+                        ids,
+                    });
+                }
+                Ok(out)
+            })
+            .await
     }
 
     async fn create_custom_field(
@@ -526,15 +540,24 @@ impl ContactStore for SqliteContactStore {
         tenant: &TenantId,
         def: &CustomFieldDef,
     ) -> Result<bool, StoreError> {
-        let doc = to_doc(def)?;
-        let conn = self.db.conn().await;
-        let n = conn
-            .execute(
-                "INSERT OR IGNORE INTO custom_fields (tenant_id, kind, key, doc) VALUES (?1, ?2, ?3, ?4)",
-                [tenant.as_str(), def.kind.as_str(), def.key.as_str(), doc.as_str()],
-            )
-            .await?;
-        Ok(n == 1)
+        let params = [
+            tenant.as_str(),
+            def.kind.as_str(),
+            def.key.as_str(),
+            to_doc(def)?.as_str(),
+        ]
+        .map(str::to_owned);
+        self.db
+            .write(move |conn| async move {
+                let n = conn
+                    .execute(
+                        "INSERT OR IGNORE INTO custom_fields (tenant_id, kind, key, doc) VALUES (?1, ?2, ?3, ?4)",
+                        params,
+                    )
+                    .await?;
+                Ok(n == 1)
+            })
+            .await
     }
 
     async fn custom_fields(
@@ -542,18 +565,22 @@ impl ContactStore for SqliteContactStore {
         tenant: &TenantId,
         kind: Option<Kind>,
     ) -> Result<Vec<CustomFieldDef>, StoreError> {
-        let conn = self.db.conn().await;
-        let mut rows = conn
-            .query(
-                "SELECT doc FROM custom_fields WHERE tenant_id = ?1 AND (?2 = '' OR kind = ?2) ORDER BY kind, key",
-                [tenant.as_str(), kind.map(Kind::as_str).unwrap_or("")],
-            )
-            .await?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().await? {
-            out.push(from_doc("custom_fields", &row.get::<String>(0)?)?);
-        }
-        Ok(out)
+        let params = [tenant.as_str(), kind.map(Kind::as_str).unwrap_or("")].map(str::to_owned);
+        self.db
+            .read(move |conn| async move {
+                let mut rows = conn
+                    .query(
+                        "SELECT doc FROM custom_fields WHERE tenant_id = ?1 AND (?2 = '' OR kind = ?2) ORDER BY kind, key",
+                        params,
+                    )
+                    .await?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().await? {
+                    out.push(from_doc("custom_fields", &row.get::<String>(0)?)?);
+                }
+                Ok(out)
+            })
+            .await
     }
 
     async fn delete_custom_field(
@@ -562,44 +589,58 @@ impl ContactStore for SqliteContactStore {
         kind: Kind,
         key: &str,
     ) -> Result<bool, StoreError> {
-        let conn = self.db.conn().await;
-        let n = conn
-            .execute(
-                "DELETE FROM custom_fields WHERE tenant_id = ?1 AND kind = ?2 AND key = ?3",
-                [tenant.as_str(), kind.as_str(), key],
-            )
-            .await?;
-        Ok(n == 1)
+        let params = [tenant.as_str(), kind.as_str(), key].map(str::to_owned);
+        self.db
+            .write(move |conn| async move {
+                let n = conn
+                    .execute(
+                        "DELETE FROM custom_fields WHERE tenant_id = ?1 AND kind = ?2 AND key = ?3",
+                        params,
+                    )
+                    .await?;
+                Ok(n == 1)
+            })
+            .await
     }
 
     async fn phone_region(&self, tenant: &TenantId) -> Result<Option<String>, StoreError> {
-        let conn = self.db.conn().await;
-        let mut rows = conn
-            .query(
-                "SELECT default_phone_region FROM contact_settings WHERE tenant_id = ?1",
-                [tenant.as_str()],
-            )
-            .await?;
-        Ok(match rows.next().await? {
-            Some(row) => Some(row.get(0)?),
-            None => None,
-        })
+        let tenant = tenant.as_str().to_owned();
+        self.db
+            .read(move |conn| async move {
+                let mut rows = conn
+                    .query(
+                        "SELECT default_phone_region FROM contact_settings WHERE tenant_id = ?1",
+                        [tenant],
+                    )
+                    .await?;
+                Ok(match rows.next().await? {
+                    Some(row) => Some(row.get(0)?),
+                    None => None,
+                })
+            })
+            .await
     }
 
     async fn set_phone_region(&self, tenant: &TenantId, region: &str) -> Result<(), StoreError> {
-        let conn = self.db.conn().await;
-        conn.execute(
-            "INSERT INTO contact_settings (tenant_id, default_phone_region) VALUES (?1, ?2) \
-             ON CONFLICT (tenant_id) DO UPDATE SET default_phone_region = excluded.default_phone_region",
-            [tenant.as_str(), region],
-        )
-        .await?;
-        Ok(())
+        let params = [tenant.as_str(), region].map(str::to_owned);
+        self.db
+            .write(move |conn| async move {
+                conn.execute(
+                    "INSERT INTO contact_settings (tenant_id, default_phone_region) VALUES (?1, ?2) \
+                     ON CONFLICT (tenant_id) DO UPDATE SET default_phone_region = excluded.default_phone_region",
+                    params,
+                )
+                .await?;
+                Ok(())
+            })
+            .await
     }
 
     async fn put_import(&self, tenant: &TenantId, job: &ImportJob) -> Result<(), StoreError> {
-        let conn = self.db.conn().await;
-        put_import(&conn, tenant, job).await
+        let (tenant, job) = (tenant.clone(), job.clone());
+        self.db
+            .write(move |conn| async move { put_import(&conn, &tenant, &job).await })
+            .await
     }
 
     async fn start_import(
@@ -608,19 +649,23 @@ impl ContactStore for SqliteContactStore {
         pending: &ImportJob,
         running: &ImportJob,
     ) -> Result<bool, StoreError> {
-        let conn = self.db.conn().await;
-        let n = conn
-            .execute(
-                "UPDATE imports SET doc = ?4 WHERE tenant_id = ?1 AND id = ?2 AND doc = ?3",
-                [
-                    tenant.as_str(),
-                    &pending.id.to_string(),
-                    &to_doc(pending)?,
-                    &to_doc(running)?,
-                ],
-            )
-            .await?;
-        Ok(n == 1)
+        let params = [
+            tenant.as_str().to_owned(),
+            pending.id.to_string(),
+            to_doc(pending)?,
+            to_doc(running)?,
+        ];
+        self.db
+            .write(move |conn| async move {
+                let n = conn
+                    .execute(
+                        "UPDATE imports SET doc = ?4 WHERE tenant_id = ?1 AND id = ?2 AND doc = ?3",
+                        params,
+                    )
+                    .await?;
+                Ok(n == 1)
+            })
+            .await
     }
 
     async fn get_import(
@@ -628,17 +673,21 @@ impl ContactStore for SqliteContactStore {
         tenant: &TenantId,
         id: &RecordId,
     ) -> Result<Option<ImportJob>, StoreError> {
-        let conn = self.db.conn().await;
-        let mut rows = conn
-            .query(
-                "SELECT doc FROM imports WHERE tenant_id = ?1 AND id = ?2",
-                [tenant.as_str(), &id.to_string()],
-            )
-            .await?;
-        match rows.next().await? {
-            Some(row) => from_doc("imports", &row.get::<String>(0)?).map(Some),
-            None => Ok(None),
-        }
+        let params = [tenant.as_str().to_owned(), id.to_string()];
+        self.db
+            .read(move |conn| async move {
+                let mut rows = conn
+                    .query(
+                        "SELECT doc FROM imports WHERE tenant_id = ?1 AND id = ?2",
+                        params,
+                    )
+                    .await?;
+                match rows.next().await? {
+                    Some(row) => from_doc("imports", &row.get::<String>(0)?).map(Some),
+                    None => Ok(None),
+                }
+            })
+            .await
     }
 
     async fn import_errors(
@@ -648,22 +697,31 @@ impl ContactStore for SqliteContactStore {
         after_row: u64,
         limit: usize,
     ) -> Result<Vec<ImportRowError>, StoreError> {
-        let conn = self.db.conn().await;
-        let mut rows = conn
-            .query(
-                "SELECT row, field, message FROM import_errors WHERE tenant_id = ?1 AND import_id = ?2 AND row > ?3 ORDER BY row, field LIMIT ?4",
-                libsql::params![tenant.as_str(), import.to_string(), after_row as i64, limit as i64],
-            )
-            .await?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().await? {
-            out.push(ImportRowError {
-                row: row.get::<i64>(0)? as u64,
-                field: row.get(1)?,
-                message: row.get(2)?,
-            });
-        }
-        Ok(out)
+        let params = libsql::params![
+            tenant.as_str(),
+            import.to_string(),
+            after_row as i64,
+            limit as i64
+        ];
+        self.db
+            .read(move |conn| async move {
+                let mut rows = conn
+                    .query(
+                        "SELECT row, field, message FROM import_errors WHERE tenant_id = ?1 AND import_id = ?2 AND row > ?3 ORDER BY row, field LIMIT ?4",
+                        params,
+                    )
+                    .await?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().await? {
+                    out.push(ImportRowError {
+                        row: row.get::<i64>(0)? as u64,
+                        field: row.get(1)?,
+                        message: row.get(2)?,
+                    });
+                }
+                Ok(out)
+            })
+            .await
     }
 
     fn outbox(&self) -> Arc<dyn Outbox> {

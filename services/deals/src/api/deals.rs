@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use rapport_platform::{
-    error::to_status, identity::Principal, outbox_relay::OutboxSignal, proto_time::to_timestamp,
+    contact_changes::link_following_merges, error::to_status, identity::Principal,
+    outbox_relay::OutboxSignal, proto_time::to_timestamp,
 };
 use rapport_proto::{
     common::v1::{AuditStamp, Money as PbMoney},
@@ -67,11 +68,30 @@ impl DealsService for DealsApi {
         }
         .validate(principal.tenant.clone(), principal.user.clone(), Utc::now())
         .map_err(status)?;
-        let event = events::deal_created(&principal, &deal);
-        self.store
-            .create(&deal, &event)
-            .await
-            .map_err(|e| status(e.into()))?;
+        let mut deal = deal;
+        match deal.contact_id {
+            // Stored for the person as they are now: a merged id's survivor,
+            // never an erased person.
+            Some(contact) => {
+                let stored = link_following_merges(contact, |contact| {
+                    let mut linked = deal.clone();
+                    linked.contact_id = Some(contact);
+                    let event = events::deal_created(&principal, &linked);
+                    let store = self.store.clone();
+                    async move { store.create(&linked, &event).await.map_err(DealError::from) }
+                })
+                .await
+                .map_err(|e| status(e.into()))?;
+                deal.contact_id = Some(stored);
+            }
+            None => {
+                let event = events::deal_created(&principal, &deal);
+                self.store
+                    .create(&deal, &event)
+                    .await
+                    .map_err(|e| status(e.into()))?;
+            }
+        }
         self.outbox.notify();
         Ok(Response::new(to_proto(&deal)))
     }

@@ -71,6 +71,13 @@ pub enum DealError {
     /// The caller's identity is missing.
     #[error("{0}")]
     Unauthenticated(String),
+    /// The linked person was erased (data protection): nothing new may
+    /// point at them.
+    #[error("contact {0} was erased; nothing can be linked to it")]
+    ContactErased(String),
+    /// The linked person kept being merged while the deal was written.
+    #[error("contact {0} is being merged; try again")]
+    ContactUnsettled(String),
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] rapport_store::StoreError),
@@ -82,6 +89,8 @@ impl ServiceError for DealError {
             DealError::Invalid(_) => ErrorCode::InvalidArgument,
             DealError::NotFound(_) => ErrorCode::NotFound,
             DealError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            DealError::ContactErased(_) => ErrorCode::FailedPrecondition,
+            DealError::ContactUnsettled(_) => ErrorCode::Aborted,
             DealError::Store(rapport_store::StoreError::Unavailable(_)) => ErrorCode::Unavailable,
             DealError::Store(_) => ErrorCode::Internal,
         }
@@ -91,6 +100,8 @@ impl ServiceError for DealError {
             DealError::Invalid(_) => "INVALID_DEAL",
             DealError::NotFound(_) => "DEAL_NOT_FOUND",
             DealError::Unauthenticated(_) => "UNAUTHENTICATED",
+            DealError::ContactErased(_) => "CONTACT_ERASED",
+            DealError::ContactUnsettled(_) => "CONTACT_BEING_MERGED",
             DealError::Store(_) => "STORE_FAILURE",
         }
     }
@@ -174,6 +185,17 @@ impl DealDraft {
             create_time: now,
             created_by: user,
         })
+    }
+}
+
+impl From<rapport_platform::contact_changes::LinkError<DealError>> for DealError {
+    fn from(e: rapport_platform::contact_changes::LinkError<DealError>) -> Self {
+        use rapport_platform::contact_changes::LinkError;
+        match e {
+            LinkError::Erased(id) => DealError::ContactErased(id.to_string()),
+            LinkError::Unsettled(id) => DealError::ContactUnsettled(id.to_string()),
+            LinkError::Store(e) => e,
+        }
     }
 }
 

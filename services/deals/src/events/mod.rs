@@ -12,7 +12,7 @@ use rapport_store::OutboxMessage;
 use crate::domain::Deal;
 
 /// CloudEvents `source` of every deals event.
-pub const SOURCE: &str = "/rapport/deals";
+pub const SOURCE: &str = rapport_platform::events::sources::DEALS;
 
 /// The `DealCreated` event.
 pub fn deal_created(principal: &Principal, d: &Deal) -> OutboxMessage {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rapport_platform::{StoreSettings, contact_changes::ContactChangeStore, identity::TenantId};
-use rapport_store::{Outbox, OutboxMessage, StoreError};
+use rapport_store::{Linked, Outbox, OutboxMessage, StoreError};
 use uuid::Uuid;
 
 use crate::domain::Deal;
@@ -24,8 +24,9 @@ pub use self::sqlite::SqliteDealStore;
 /// reporting). Either change bumps the deal's version, so its etag changes.
 #[async_trait]
 pub trait DealStore: ContactChangeStore {
-    /// Stores a new deal and its event atomically.
-    async fn create(&self, deal: &Deal, event: &OutboxMessage) -> Result<(), StoreError>;
+    /// Stores a new deal and its event atomically, unless its person was merged
+    /// or erased (then nothing is stored, see [`Linked`]).
+    async fn create(&self, deal: &Deal, event: &OutboxMessage) -> Result<Linked, StoreError>;
     /// The deal of `tenant` with `id`, if any.
     async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Deal>, StoreError>;
     /// Every deal of `tenant` linked to `contact_id`, oldest first.

@@ -9,8 +9,9 @@ use rapport_platform::{
     identity::{TenantId, UserId},
 };
 use rapport_store::{
-    Outbox, OutboxMessage, StoreError,
+    Linked, Outbox, OutboxMessage, StoreError,
     scylla::{CqlMigration, ScyllaSettings, connect},
+    scylla_contact_fates::{CONTACT_FATES_CQL_MIGRATION, ScyllaContactFates},
     scylla_outbox::{self, OUTBOX_CQL_MIGRATION, ScyllaOutbox},
 };
 use scylla::{
@@ -28,6 +29,7 @@ use crate::domain::{Deal, Money};
 
 const MIGRATIONS: &[CqlMigration] = &[
     OUTBOX_CQL_MIGRATION,
+    CONTACT_FATES_CQL_MIGRATION,
     CqlMigration {
         version: "0001_deals",
         cql: include_str!("../../migrations/scylla/0001_deals.cql"),
@@ -71,6 +73,7 @@ pub struct ScyllaDealStore {
     is_applied: PreparedStatement,
     mark_applied: PreparedStatement,
     outbox: Arc<ScyllaOutbox>,
+    fates: ScyllaContactFates,
 }
 
 const INSERT_LINK: &str =
@@ -127,6 +130,7 @@ impl ScyllaDealStore {
         )
         .await?;
         let outbox = Arc::new(ScyllaOutbox::new(session.clone()).await?);
+        let fates = ScyllaContactFates::prepare(session.clone()).await?;
         let store = ScyllaDealStore {
             session,
             create,
@@ -139,6 +143,7 @@ impl ScyllaDealStore {
             is_applied,
             mark_applied,
             outbox,
+            fates,
         };
         store.backfill_contact_links().await?;
         Ok(store)
@@ -267,7 +272,14 @@ impl ScyllaDealStore {
 
 #[async_trait]
 impl DealStore for ScyllaDealStore {
-    async fn create(&self, d: &Deal, event: &OutboxMessage) -> Result<(), StoreError> {
+    async fn create(&self, d: &Deal, event: &OutboxMessage) -> Result<Linked, StoreError> {
+        let tenant = d.tenant.as_str();
+        if let Some(contact) = d.contact_id {
+            let linked = self.fates.link(tenant, contact).await?;
+            if linked != Linked::Stored {
+                return Ok(linked);
+            }
+        }
         let row: Row = (
             d.tenant.to_string(),
             d.id,
@@ -283,7 +295,7 @@ impl DealStore for ScyllaDealStore {
         );
         match d.contact_id {
             Some(contact) => {
-                let link = (d.tenant.as_str(), contact, d.id);
+                let link = (tenant, contact, d.id);
                 self.session
                     .batch(
                         &self.create_linked,
@@ -297,7 +309,20 @@ impl DealStore for ScyllaDealStore {
                     .await?
             }
         };
-        Ok(())
+        // Checked again after the write: a merge or an erasure applied in
+        // between did not see this deal, so it is moved or unlinked here.
+        if let Some(contact) = d.contact_id {
+            match self.fates.link(tenant, contact).await? {
+                Linked::Stored => {}
+                Linked::Merged { survivor } => {
+                    let survivor = Uuid::parse_str(&survivor)
+                        .map_err(|_| StoreError::Corrupt("contact_fates.survivor_id".into()))?;
+                    self.move_deals(&d.tenant, contact, Some(survivor)).await?;
+                }
+                Linked::Erased => self.move_deals(&d.tenant, contact, None).await?,
+            }
+        }
+        Ok(Linked::Stored)
     }
 
     async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Deal>, StoreError> {
@@ -373,13 +398,22 @@ impl ContactChangeStore for ScyllaDealStore {
         if seen {
             return Ok(false);
         }
+        // Through the fates, so merges applied out of order end where the
+        // last survivor is (or unlinked, when it was erased).
         match change {
             ContactChange::Relink { survivor, merged } => {
+                let to = self
+                    .fates
+                    .record_relink(tenant.as_str(), *survivor, merged)
+                    .await?;
                 for from in merged {
-                    self.move_deals(tenant, *from, Some(*survivor)).await?;
+                    self.move_deals(tenant, *from, to).await?;
                 }
             }
-            ContactChange::Erase { contact } => self.move_deals(tenant, *contact, None).await?,
+            ContactChange::Erase { contact } => {
+                self.fates.record_erasure(tenant.as_str(), *contact).await?;
+                self.move_deals(tenant, *contact, None).await?
+            }
         }
         self.session
             .execute_unpaged(&self.mark_applied, (tenant.as_str(), event_id))

@@ -5,12 +5,12 @@ use std::{path::Path, sync::Arc};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rapport_platform::{
-    contact_changes::{ContactChange, ContactChangeStore},
+    contact_changes::{ContactChange, ContactChangeStore, apply_once_in_sqlite, relink_rows},
     identity::{TenantId, UserId},
 };
 use rapport_store::{
-    Outbox, OutboxMessage, StoreError,
-    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, first_application, repoint_contact_links},
+    Linked, Outbox, OutboxMessage, StoreError,
+    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, contact_fates::CONTACT_FATES_MIGRATION},
 };
 use uuid::Uuid;
 
@@ -19,6 +19,7 @@ use crate::domain::{Deal, Money};
 
 const MIGRATIONS: &[Migration] = &[
     OUTBOX_MIGRATION,
+    CONTACT_FATES_MIGRATION,
     Migration {
         version: "0001_deals",
         sql: include_str!("../../migrations/sqlite/0001_deals.sql"),
@@ -48,10 +49,11 @@ impl SqliteDealStore {
 
 #[async_trait]
 impl DealStore for SqliteDealStore {
-    async fn create(&self, d: &Deal, event: &OutboxMessage) -> Result<(), StoreError> {
+    async fn create(&self, d: &Deal, event: &OutboxMessage) -> Result<Linked, StoreError> {
         self.db
-            .execute_with_outbox(
-            &format!("INSERT INTO deals ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+            .insert_linked(
+                d.contact_id.map(|c| (d.tenant.as_str().to_owned(), c.to_string())),
+            format!("INSERT INTO deals ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
             libsql::params![
                 d.tenant.as_str(),
                 d.id.to_string(),
@@ -65,23 +67,27 @@ impl DealStore for SqliteDealStore {
                 d.create_time.to_rfc3339(),
                 d.created_by.as_str(),
             ],
-                event,
+                event.clone(),
             )
             .await
     }
 
     async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Deal>, StoreError> {
-        let conn = self.db.conn().await;
-        let mut rows = conn
-            .query(
-                &format!("SELECT {COLUMNS} FROM deals WHERE tenant_id = ?1 AND id = ?2"),
-                [tenant.as_str().to_owned(), id.to_string()],
-            )
-            .await?;
-        match rows.next().await? {
-            Some(row) => decode(&row).map(Some),
-            None => Ok(None),
-        }
+        let params = [tenant.as_str().to_owned(), id.to_string()];
+        self.db
+            .read(move |conn| async move {
+                let mut rows = conn
+                    .query(
+                        &format!("SELECT {COLUMNS} FROM deals WHERE tenant_id = ?1 AND id = ?2"),
+                        params,
+                    )
+                    .await?;
+                match rows.next().await? {
+                    Some(row) => decode(&row).map(Some),
+                    None => Ok(None),
+                }
+            })
+            .await
     }
 
     async fn list_by_contact(
@@ -89,21 +95,25 @@ impl DealStore for SqliteDealStore {
         tenant: &TenantId,
         contact_id: Uuid,
     ) -> Result<Vec<Deal>, StoreError> {
-        let conn = self.db.conn().await;
-        let mut rows = conn
-            .query(
-                &format!(
-                    "SELECT {COLUMNS} FROM deals WHERE tenant_id = ?1 AND contact_id = ?2
-                     ORDER BY create_time, id"
-                ),
-                [tenant.as_str().to_owned(), contact_id.to_string()],
-            )
-            .await?;
-        let mut deals = Vec::new();
-        while let Some(row) = rows.next().await? {
-            deals.push(decode(&row)?);
-        }
-        Ok(deals)
+        let params = [tenant.as_str().to_owned(), contact_id.to_string()];
+        self.db
+            .read(move |conn| async move {
+                let mut rows = conn
+                    .query(
+                        &format!(
+                            "SELECT {COLUMNS} FROM deals WHERE tenant_id = ?1 AND contact_id = ?2
+                             ORDER BY create_time, id"
+                        ),
+                        params,
+                    )
+                    .await?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().await? {
+                    out.push(decode(&row)?);
+                }
+                Ok(out)
+            })
+            .await
     }
 
     fn outbox(&self) -> Arc<dyn Outbox> {
@@ -119,22 +129,14 @@ impl ContactChangeStore for SqliteDealStore {
         event_id: &str,
         change: &ContactChange,
     ) -> Result<bool, StoreError> {
-        let conn = self.db.conn().await;
-        // One transaction: the event is recorded and applied, or neither.
-        let tx = conn.transaction().await?;
-        let new = first_application(&tx, tenant.as_str(), event_id).await?;
-        if new {
-            let (from, to) = match change {
-                ContactChange::Relink { survivor, merged } => (
-                    merged.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                    Some(survivor.to_string()),
-                ),
-                ContactChange::Erase { contact } => (vec![contact.to_string()], None),
-            };
-            repoint_contact_links(&tx, "deals", tenant.as_str(), &from, to.as_deref()).await?;
-        }
-        tx.commit().await?;
-        Ok(new)
+        apply_once_in_sqlite(
+            &self.db,
+            tenant,
+            event_id,
+            change,
+            |tx, tenant, change| async move { relink_rows(&tx, "deals", &tenant, &change).await },
+        )
+        .await
     }
 }
 

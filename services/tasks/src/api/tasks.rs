@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use rapport_platform::{
+    contact_changes::link_following_merges,
     error::to_status,
     identity::Principal,
     outbox_relay::OutboxSignal,
@@ -66,11 +67,30 @@ impl TasksService for TasksApi {
         }
         .validate(principal.tenant.clone(), principal.user.clone(), Utc::now())
         .map_err(status)?;
-        let event = events::task_created(&principal, &task);
-        self.store
-            .create(&task, &event)
-            .await
-            .map_err(|e| status(e.into()))?;
+        let mut task = task;
+        match task.contact_id {
+            // Stored for the person as they are now: a merged id's survivor,
+            // never an erased person.
+            Some(contact) => {
+                let stored = link_following_merges(contact, |contact| {
+                    let mut linked = task.clone();
+                    linked.contact_id = Some(contact);
+                    let event = events::task_created(&principal, &linked);
+                    let store = self.store.clone();
+                    async move { store.create(&linked, &event).await.map_err(TaskError::from) }
+                })
+                .await
+                .map_err(|e| status(e.into()))?;
+                task.contact_id = Some(stored);
+            }
+            None => {
+                let event = events::task_created(&principal, &task);
+                self.store
+                    .create(&task, &event)
+                    .await
+                    .map_err(|e| status(e.into()))?;
+            }
+        }
         self.outbox.notify();
         Ok(Response::new(to_proto(&task)))
     }

@@ -58,6 +58,13 @@ pub enum TaskError {
     /// The caller's identity is missing.
     #[error("{0}")]
     Unauthenticated(String),
+    /// The linked person was erased (data protection): nothing new may
+    /// point at them.
+    #[error("contact {0} was erased; nothing can be linked to it")]
+    ContactErased(String),
+    /// The linked person kept being merged while the task was written.
+    #[error("contact {0} is being merged; try again")]
+    ContactUnsettled(String),
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] rapport_store::StoreError),
@@ -69,6 +76,8 @@ impl ServiceError for TaskError {
             TaskError::Invalid(_) => ErrorCode::InvalidArgument,
             TaskError::NotFound(_) => ErrorCode::NotFound,
             TaskError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            TaskError::ContactErased(_) => ErrorCode::FailedPrecondition,
+            TaskError::ContactUnsettled(_) => ErrorCode::Aborted,
             TaskError::Store(rapport_store::StoreError::Unavailable(_)) => ErrorCode::Unavailable,
             TaskError::Store(_) => ErrorCode::Internal,
         }
@@ -78,6 +87,8 @@ impl ServiceError for TaskError {
             TaskError::Invalid(_) => "INVALID_TASK",
             TaskError::NotFound(_) => "TASK_NOT_FOUND",
             TaskError::Unauthenticated(_) => "UNAUTHENTICATED",
+            TaskError::ContactErased(_) => "CONTACT_ERASED",
+            TaskError::ContactUnsettled(_) => "CONTACT_BEING_MERGED",
             TaskError::Store(_) => "STORE_FAILURE",
         }
     }
@@ -130,6 +141,17 @@ impl TaskDraft {
                 created_by: user,
             }),
             _ => Err(TaskError::Invalid(v)),
+        }
+    }
+}
+
+impl From<rapport_platform::contact_changes::LinkError<TaskError>> for TaskError {
+    fn from(e: rapport_platform::contact_changes::LinkError<TaskError>) -> Self {
+        use rapport_platform::contact_changes::LinkError;
+        match e {
+            LinkError::Erased(id) => TaskError::ContactErased(id.to_string()),
+            LinkError::Unsettled(id) => TaskError::ContactUnsettled(id.to_string()),
+            LinkError::Store(e) => e,
         }
     }
 }

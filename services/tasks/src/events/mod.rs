@@ -13,7 +13,7 @@ use rapport_store::OutboxMessage;
 use crate::domain::Task;
 
 /// CloudEvents `source` of every tasks event.
-pub const SOURCE: &str = "/rapport/tasks";
+pub const SOURCE: &str = rapport_platform::events::sources::TASKS;
 
 /// The `TaskCreated` event.
 pub fn task_created(principal: &Principal, t: &Task) -> OutboxMessage {

@@ -5,7 +5,7 @@ use rapport_platform::{
     contact_changes::ContactChange,
     identity::{TenantId, UserId},
 };
-use rapport_store::OutboxMessage;
+use rapport_store::{Linked, OutboxMessage};
 
 use uuid::Uuid;
 
@@ -168,6 +168,67 @@ async fn erasure_unlinks_tasks_and_keeps_them(s: &dyn TaskStore) {
     assert_eq!(reload(s, &acme[0]).await, before);
 }
 
+async fn apply(s: &dyn TaskStore, tenant: &TenantId, change: ContactChange) {
+    let event_id = Uuid::now_v7().to_string();
+    assert!(
+        s.apply_contact_change(tenant, &event_id, &change)
+            .await
+            .unwrap()
+    );
+}
+
+async fn merge_chains_applied_out_of_order_end_at_the_last_survivor(s: &dyn TaskStore) {
+    let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let tasks = create_all(s, "acme", &[a, b]).await;
+    let tenant = tasks[0].tenant.clone();
+    // "a into b" happened first, then "b into c"; they arrive reversed.
+    apply(s, &tenant, ContactChange::relink(c, [b]).unwrap()).await;
+    apply(s, &tenant, ContactChange::relink(b, [a]).unwrap()).await;
+    for d in &tasks {
+        assert_eq!(
+            reload(s, d).await.contact_id,
+            Some(c),
+            "nothing is left on a gone id"
+        );
+    }
+    assert_eq!(s.list_by_contact(&tenant, c).await.unwrap().len(), 2);
+}
+
+async fn a_late_merge_into_an_erased_survivor_unlinks(s: &dyn TaskStore) {
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    let tasks = create_all(s, "acme", &[a]).await;
+    let tenant = tasks[0].tenant.clone();
+    apply(s, &tenant, ContactChange::Erase { contact: b }).await;
+    apply(s, &tenant, ContactChange::relink(b, [a]).unwrap()).await;
+    assert_eq!(reload(s, &tasks[0]).await.contact_id, None);
+}
+
+async fn writes_against_gone_people_are_redirected_or_refused(s: &dyn TaskStore) {
+    let (merged, survivor, erased) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let tenant = TenantId::parse("acme").unwrap();
+    apply(
+        s,
+        &tenant,
+        ContactChange::relink(survivor, [merged]).unwrap(),
+    )
+    .await;
+    apply(s, &tenant, ContactChange::Erase { contact: erased }).await;
+
+    let d = task_of("acme", merged);
+    assert_eq!(
+        s.create(&d, &event()).await.unwrap(),
+        Linked::Merged {
+            survivor: survivor.to_string()
+        }
+    );
+    let d = task_of("acme", erased);
+    assert_eq!(s.create(&d, &event()).await.unwrap(), Linked::Erased);
+    assert_eq!(s.get(&tenant, d.id).await.unwrap(), None, "nothing stored");
+    // Fates are per tenant.
+    let d = task_of("globex", erased);
+    assert_eq!(s.create(&d, &event()).await.unwrap(), Linked::Stored);
+}
+
 mod sqlite {
     use crate::store::SqliteTaskStore;
 
@@ -201,6 +262,24 @@ mod sqlite {
     async fn erasure_unlinks_tasks_and_keeps_them() {
         let (_d, s) = store().await;
         super::erasure_unlinks_tasks_and_keeps_them(&s).await;
+    }
+
+    #[tokio::test]
+    async fn merge_chains_applied_out_of_order_end_at_the_last_survivor() {
+        let (_d, s) = store().await;
+        super::merge_chains_applied_out_of_order_end_at_the_last_survivor(&s).await;
+    }
+
+    #[tokio::test]
+    async fn a_late_merge_into_an_erased_survivor_unlinks() {
+        let (_d, s) = store().await;
+        super::a_late_merge_into_an_erased_survivor_unlinks(&s).await;
+    }
+
+    #[tokio::test]
+    async fn writes_against_gone_people_are_redirected_or_refused() {
+        let (_d, s) = store().await;
+        super::writes_against_gone_people_are_redirected_or_refused(&s).await;
     }
 }
 
@@ -246,6 +325,27 @@ mod scylla {
     async fn erasure_unlinks_tasks_and_keeps_them() {
         if let Some(s) = store().await {
             super::erasure_unlinks_tasks_and_keeps_them(&s).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn merge_chains_applied_out_of_order_end_at_the_last_survivor() {
+        if let Some(s) = store().await {
+            super::merge_chains_applied_out_of_order_end_at_the_last_survivor(&s).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_late_merge_into_an_erased_survivor_unlinks() {
+        if let Some(s) = store().await {
+            super::a_late_merge_into_an_erased_survivor_unlinks(&s).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_against_gone_people_are_redirected_or_refused() {
+        if let Some(s) = store().await {
+            super::writes_against_gone_people_are_redirected_or_refused(&s).await;
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rapport_platform::{StoreSettings, contact_changes::ContactChangeStore, identity::TenantId};
-use rapport_store::{Outbox, OutboxMessage, StoreError};
+use rapport_store::{Linked, Outbox, OutboxMessage, StoreError};
 use uuid::Uuid;
 
 use crate::domain::Task;
@@ -25,8 +25,9 @@ pub use self::sqlite::SqliteTaskStore;
 /// changes.
 #[async_trait]
 pub trait TaskStore: ContactChangeStore {
-    /// Stores a new task and its event atomically.
-    async fn create(&self, task: &Task, event: &OutboxMessage) -> Result<(), StoreError>;
+    /// Stores a new task and its event atomically, unless its person was merged
+    /// or erased (then nothing is stored, see [`Linked`]).
+    async fn create(&self, task: &Task, event: &OutboxMessage) -> Result<Linked, StoreError>;
     /// The task of `tenant` with `id`, if any.
     async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Task>, StoreError>;
     /// Every task of `tenant` linked to `contact_id`, oldest first.

@@ -9,8 +9,9 @@ use rapport_platform::{
     identity::{TenantId, UserId},
 };
 use rapport_store::{
-    Outbox, OutboxMessage, StoreError,
+    Linked, Outbox, OutboxMessage, StoreError,
     scylla::{CqlMigration, ScyllaSettings, connect},
+    scylla_contact_fates::{CONTACT_FATES_CQL_MIGRATION, ScyllaContactFates},
     scylla_outbox::{self, OUTBOX_CQL_MIGRATION, ScyllaOutbox},
 };
 use scylla::{
@@ -28,6 +29,7 @@ use crate::domain::Task;
 
 const MIGRATIONS: &[CqlMigration] = &[
     OUTBOX_CQL_MIGRATION,
+    CONTACT_FATES_CQL_MIGRATION,
     CqlMigration {
         version: "0001_tasks",
         cql: include_str!("../../migrations/scylla/0001_tasks.cql"),
@@ -70,6 +72,7 @@ pub struct ScyllaTaskStore {
     is_applied: PreparedStatement,
     mark_applied: PreparedStatement,
     outbox: Arc<ScyllaOutbox>,
+    fates: ScyllaContactFates,
 }
 
 const INSERT_LINK: &str =
@@ -126,6 +129,7 @@ impl ScyllaTaskStore {
         )
         .await?;
         let outbox = Arc::new(ScyllaOutbox::new(session.clone()).await?);
+        let fates = ScyllaContactFates::prepare(session.clone()).await?;
         let store = ScyllaTaskStore {
             session,
             create,
@@ -138,6 +142,7 @@ impl ScyllaTaskStore {
             is_applied,
             mark_applied,
             outbox,
+            fates,
         };
         store.backfill_contact_links().await?;
         Ok(store)
@@ -266,7 +271,14 @@ impl ScyllaTaskStore {
 
 #[async_trait]
 impl TaskStore for ScyllaTaskStore {
-    async fn create(&self, t: &Task, event: &OutboxMessage) -> Result<(), StoreError> {
+    async fn create(&self, t: &Task, event: &OutboxMessage) -> Result<Linked, StoreError> {
+        let tenant = t.tenant.as_str();
+        if let Some(contact) = t.contact_id {
+            let linked = self.fates.link(tenant, contact).await?;
+            if linked != Linked::Stored {
+                return Ok(linked);
+            }
+        }
         let row: Row = (
             t.tenant.to_string(),
             t.id,
@@ -280,7 +292,7 @@ impl TaskStore for ScyllaTaskStore {
         );
         match t.contact_id {
             Some(contact) => {
-                let link = (t.tenant.as_str(), contact, t.id);
+                let link = (tenant, contact, t.id);
                 self.session
                     .batch(
                         &self.create_linked,
@@ -294,7 +306,20 @@ impl TaskStore for ScyllaTaskStore {
                     .await?
             }
         };
-        Ok(())
+        // Checked again after the write: a merge or an erasure applied in
+        // between did not see this task, so it is moved or unlinked here.
+        if let Some(contact) = t.contact_id {
+            match self.fates.link(tenant, contact).await? {
+                Linked::Stored => {}
+                Linked::Merged { survivor } => {
+                    let survivor = Uuid::parse_str(&survivor)
+                        .map_err(|_| StoreError::Corrupt("contact_fates.survivor_id".into()))?;
+                    self.move_tasks(&t.tenant, contact, Some(survivor)).await?;
+                }
+                Linked::Erased => self.move_tasks(&t.tenant, contact, None).await?,
+            }
+        }
+        Ok(Linked::Stored)
     }
 
     async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Task>, StoreError> {
@@ -366,13 +391,22 @@ impl ContactChangeStore for ScyllaTaskStore {
         if seen {
             return Ok(false);
         }
+        // Through the fates, so merges applied out of order end where the
+        // last survivor is (or unlinked, when it was erased).
         match change {
             ContactChange::Relink { survivor, merged } => {
+                let to = self
+                    .fates
+                    .record_relink(tenant.as_str(), *survivor, merged)
+                    .await?;
                 for from in merged {
-                    self.move_tasks(tenant, *from, Some(*survivor)).await?;
+                    self.move_tasks(tenant, *from, to).await?;
                 }
             }
-            ContactChange::Erase { contact } => self.move_tasks(tenant, *contact, None).await?,
+            ContactChange::Erase { contact } => {
+                self.fates.record_erasure(tenant.as_str(), *contact).await?;
+                self.move_tasks(tenant, *contact, None).await?
+            }
         }
         self.session
             .execute_unpaged(&self.mark_applied, (tenant.as_str(), event_id))

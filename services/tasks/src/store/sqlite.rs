@@ -5,12 +5,12 @@ use std::{path::Path, sync::Arc};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rapport_platform::{
-    contact_changes::{ContactChange, ContactChangeStore},
+    contact_changes::{ContactChange, ContactChangeStore, apply_once_in_sqlite, relink_rows},
     identity::{TenantId, UserId},
 };
 use rapport_store::{
-    Outbox, OutboxMessage, StoreError,
-    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, first_application, repoint_contact_links},
+    Linked, Outbox, OutboxMessage, StoreError,
+    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, contact_fates::CONTACT_FATES_MIGRATION},
 };
 use uuid::Uuid;
 
@@ -19,6 +19,7 @@ use crate::domain::Task;
 
 const MIGRATIONS: &[Migration] = &[
     OUTBOX_MIGRATION,
+    CONTACT_FATES_MIGRATION,
     Migration {
         version: "0001_tasks",
         sql: include_str!("../../migrations/sqlite/0001_tasks.sql"),
@@ -55,10 +56,12 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
 
 #[async_trait]
 impl TaskStore for SqliteTaskStore {
-    async fn create(&self, t: &Task, event: &OutboxMessage) -> Result<(), StoreError> {
+    async fn create(&self, t: &Task, event: &OutboxMessage) -> Result<Linked, StoreError> {
         self.db
-            .execute_with_outbox(
-                &format!(
+            .insert_linked(
+                t.contact_id
+                    .map(|c| (t.tenant.as_str().to_owned(), c.to_string())),
+                format!(
                     "INSERT INTO tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
                 libsql::params![
@@ -72,23 +75,27 @@ impl TaskStore for SqliteTaskStore {
                     t.create_time.to_rfc3339(),
                     t.created_by.as_str(),
                 ],
-                event,
+                event.clone(),
             )
             .await
     }
 
     async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Task>, StoreError> {
-        let conn = self.db.conn().await;
-        let mut rows = conn
-            .query(
-                &format!("SELECT {COLUMNS} FROM tasks WHERE tenant_id = ?1 AND id = ?2"),
-                [tenant.as_str().to_owned(), id.to_string()],
-            )
-            .await?;
-        match rows.next().await? {
-            Some(row) => decode(&row).map(Some),
-            None => Ok(None),
-        }
+        let params = [tenant.as_str().to_owned(), id.to_string()];
+        self.db
+            .read(move |conn| async move {
+                let mut rows = conn
+                    .query(
+                        &format!("SELECT {COLUMNS} FROM tasks WHERE tenant_id = ?1 AND id = ?2"),
+                        params,
+                    )
+                    .await?;
+                match rows.next().await? {
+                    Some(row) => decode(&row).map(Some),
+                    None => Ok(None),
+                }
+            })
+            .await
     }
 
     async fn list_by_contact(
@@ -96,21 +103,25 @@ impl TaskStore for SqliteTaskStore {
         tenant: &TenantId,
         contact_id: Uuid,
     ) -> Result<Vec<Task>, StoreError> {
-        let conn = self.db.conn().await;
-        let mut rows = conn
-            .query(
-                &format!(
-                    "SELECT {COLUMNS} FROM tasks WHERE tenant_id = ?1 AND contact_id = ?2
-                     ORDER BY create_time, id"
-                ),
-                [tenant.as_str().to_owned(), contact_id.to_string()],
-            )
-            .await?;
-        let mut tasks = Vec::new();
-        while let Some(row) = rows.next().await? {
-            tasks.push(decode(&row)?);
-        }
-        Ok(tasks)
+        let params = [tenant.as_str().to_owned(), contact_id.to_string()];
+        self.db
+            .read(move |conn| async move {
+                let mut rows = conn
+                    .query(
+                        &format!(
+                            "SELECT {COLUMNS} FROM tasks WHERE tenant_id = ?1 AND contact_id = ?2
+                             ORDER BY create_time, id"
+                        ),
+                        params,
+                    )
+                    .await?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().await? {
+                    out.push(decode(&row)?);
+                }
+                Ok(out)
+            })
+            .await
     }
 
     fn outbox(&self) -> Arc<dyn Outbox> {
@@ -126,22 +137,14 @@ impl ContactChangeStore for SqliteTaskStore {
         event_id: &str,
         change: &ContactChange,
     ) -> Result<bool, StoreError> {
-        let conn = self.db.conn().await;
-        // One transaction: the event is recorded and applied, or neither.
-        let tx = conn.transaction().await?;
-        let new = first_application(&tx, tenant.as_str(), event_id).await?;
-        if new {
-            let (from, to) = match change {
-                ContactChange::Relink { survivor, merged } => (
-                    merged.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                    Some(survivor.to_string()),
-                ),
-                ContactChange::Erase { contact } => (vec![contact.to_string()], None),
-            };
-            repoint_contact_links(&tx, "tasks", tenant.as_str(), &from, to.as_deref()).await?;
-        }
-        tx.commit().await?;
-        Ok(new)
+        apply_once_in_sqlite(
+            &self.db,
+            tenant,
+            event_id,
+            change,
+            |tx, tenant, change| async move { relink_rows(&tx, "tasks", &tenant, &change).await },
+        )
+        .await
     }
 }
 
