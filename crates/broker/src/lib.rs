@@ -46,6 +46,70 @@ pub struct EmbeddedBroker {
     addr: SocketAddr,
     stop: oneshot::Sender<()>,
     thread: std::thread::JoinHandle<()>,
+    log: LogSync,
+}
+
+/// Makes what the broker acknowledged durable.
+///
+/// tansu opens its database with `synchronous = normal`: in WAL mode a
+/// committed batch is on disk only after the next WAL sync, so an OS crash
+/// or power loss can take records the broker already acknowledged. A commit
+/// of our own in `synchronous = FULL` fsyncs the whole WAL file, and with it
+/// every batch committed before. The outbox relay calls [`LogSync::sync`]
+/// after the broker acknowledged a round and before it deletes the round
+/// from the outbox, so an event is always on disk in one of the two.
+#[derive(Clone)]
+pub struct LogSync {
+    conn: libsql::Connection,
+    // Kept alive for as long as the connection is used.
+    _db: std::sync::Arc<libsql::Database>,
+}
+
+impl std::fmt::Debug for LogSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogSync").finish_non_exhaustive()
+    }
+}
+
+impl LogSync {
+    async fn open(db: &Path) -> Result<Self, BrokerError> {
+        let fail =
+            |e: libsql::Error| BrokerError::Tansu(format!("log sync on {}: {e}", db.display()));
+        let database = libsql::Builder::new_local(db).build().await.map_err(fail)?;
+        let conn = database.connect().map_err(fail)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
+        conn.execute("PRAGMA synchronous = FULL", ())
+            .await
+            .map_err(fail)?;
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS rapport_log_sync (id INTEGER PRIMARY KEY, syncs INTEGER NOT NULL)",
+            (),
+        )
+        .await
+        .map_err(fail)?;
+        Ok(LogSync {
+            conn,
+            _db: std::sync::Arc::new(database),
+        })
+    }
+
+    /// Returns once every batch the broker committed before the call is on
+    /// disk. Runs on a blocking thread (it is an fsync).
+    pub async fn sync(&self) -> Result<(), String> {
+        let conn = self.conn.clone();
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            handle.block_on(conn.execute(
+                "INSERT INTO rapport_log_sync (id, syncs) VALUES (1, 1) \
+                 ON CONFLICT (id) DO UPDATE SET syncs = syncs + 1",
+                (),
+            ))
+        })
+        .await
+        .map_err(|e| format!("broker log sync: {e}"))?
+        .map(|_| ())
+        .map_err(|e| format!("broker log sync: {e}"))
+    }
 }
 
 impl EmbeddedBroker {
@@ -113,11 +177,24 @@ impl EmbeddedBroker {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         tracing::info!(%addr, "embedded Kafka broker listening");
+        let log = match LogSync::open(&dir.join(BROKER_DB)).await {
+            Ok(log) => log,
+            Err(e) => {
+                let _ = stop_tx.send(());
+                return Err(e);
+            }
+        };
         Ok(EmbeddedBroker {
             addr,
             stop: stop_tx,
             thread,
+            log,
         })
+    }
+
+    /// The handle that makes acknowledged records durable (see [`LogSync`]).
+    pub fn log_sync(&self) -> LogSync {
+        self.log.clone()
     }
 
     /// The address clients connect to (also the advertised listener).
@@ -230,6 +307,34 @@ fn serve_on_own_runtime(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The log sync commits in `synchronous = FULL` beside tansu's own
+    /// connections, as often as it is asked.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn log_sync_commits_durably_beside_the_broker() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = EmbeddedBroker::start(([127, 0, 0, 1], 0).into(), None, dir.path())
+            .await
+            .unwrap();
+        let sync = broker.log_sync();
+        sync.sync().await.unwrap();
+        sync.sync().await.unwrap();
+        let mut rows = sync
+            .conn
+            .query(
+                "SELECT syncs, (SELECT synchronous FROM pragma_synchronous) FROM rapport_log_sync",
+                (),
+            )
+            .await
+            .unwrap();
+        let row = rows.next().await.unwrap().unwrap();
+        // synchronous 2 is FULL.
+        assert_eq!(
+            (row.get::<i64>(0).unwrap(), row.get::<i64>(1).unwrap()),
+            (2, 2)
+        );
+        assert!(broker.stop(Duration::from_secs(10)).await);
+    }
 
     /// The fetch of a record's headers reads the index, not every header.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,10 @@
 //! `rapport run`: monolithic mode.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use rapport_broker::EmbeddedBroker;
+use rapport_broker::{EmbeddedBroker, LogSync};
+use rapport_platform::outbox_relay::AckDurability;
 use rapport_platform::{
     Started, StoreSettings,
     config::{Config, LogFormat, Needs},
@@ -49,6 +50,18 @@ pub(crate) struct RunArgs {
     config: ConfigArgs,
 }
 
+/// The embedded broker's log sync, as the outbox relays ask for it: an event
+/// leaves an outbox only once the broker's copy is on disk.
+#[derive(Debug)]
+struct BrokerAcks(LogSync);
+
+#[async_trait::async_trait]
+impl AckDurability for BrokerAcks {
+    async fn sync(&self) -> Result<(), String> {
+        self.0.sync().await
+    }
+}
+
 /// Defaults of monolithic mode: readable logs, one broker (so one replica).
 fn monolith_defaults() -> Config {
     let mut c = Config::default();
@@ -87,6 +100,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut http_addr = args.http_addr;
 
     let directory = rapport_platform::PeerDirectory::new(config.peers.clone());
+    let mut broker_acks: Option<Arc<dyn AckDurability>> = None;
     for module in Target::All.modules() {
         let shutdown = CancellationToken::new();
         let started = match module {
@@ -99,6 +113,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
                 .await?;
                 kafka_addr = broker.addr();
                 config.kafka.bootstrap_servers = kafka_addr.to_string();
+                broker_acks = Some(Arc::new(BrokerAcks(broker.log_sync())));
                 let stop = shutdown.clone();
                 Started {
                     addr: kafka_addr,
@@ -126,13 +141,14 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
                     service_config.listen_addr = SocketAddr::from(([127, 0, 0, 1], 0));
                 }
                 let store = StoreSettings::Sqlite(data_dir.join(format!("{}.db", module.name())));
-                let ctx = context(
+                let mut ctx = context(
                     service_config,
                     store,
                     metrics.clone(),
                     shutdown.clone(),
                     directory.clone(),
                 );
+                ctx.ack_durability = broker_acks.clone();
                 let started = start_service(module, &ctx).await?;
                 let url = Some(format!("http://{}", started.addr));
                 if let Some(url) = &url {

@@ -76,6 +76,7 @@ pub(crate) fn context(
         store,
         metrics,
         shutdown,
+        ack_durability: None,
     }
 }
 

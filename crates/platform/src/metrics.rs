@@ -35,8 +35,11 @@ pub struct Metrics {
     pub events_published: IntCounterVec,
     /// Records behind the partition's end, per consumer group and partition.
     pub consumer_lag: IntGaugeVec,
-    /// Consumed events by group, topic and outcome (applied, duplicate, poison).
+    /// Consumed events by group, topic and outcome (applied, poison, forged).
     pub events_consumed: IntCounterVec,
+    /// Seconds from a change (the event's `occurred_at`) until a consumer
+    /// group applied it: how stale what a group serves is.
+    pub event_freshness: HistogramVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -114,6 +117,11 @@ impl Metrics {
                 "rapport_events_consumed_total",
                 "Events consumed, by group, topic and outcome.",
                 &["group", "topic", "outcome"],
+            ),
+            event_freshness: histogram(
+                "rapport_event_freshness_seconds",
+                "Seconds from a change until a consumer group applied its event.",
+                &["group", "topic"],
             ),
             registry,
         })

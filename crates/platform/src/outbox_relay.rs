@@ -38,6 +38,16 @@ const PRODUCER_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
+/// Makes what the broker acknowledged durable before the relay deletes it
+/// from the outbox. The embedded broker needs it (its storage commits
+/// without waiting for the disk); a Kafka cluster with `acks=all` already
+/// replicated what it acknowledged, so distributed mode has none.
+#[async_trait::async_trait]
+pub trait AckDurability: Send + Sync + std::fmt::Debug + 'static {
+    /// Returns once everything acknowledged before the call is on disk.
+    async fn sync(&self) -> Result<(), String>;
+}
+
 /// Wakes the relay as soon as a write committed, so events do not wait for
 /// the next poll.
 #[derive(Clone, Debug, Default)]
@@ -51,9 +61,11 @@ impl OutboxSignal {
 }
 
 /// Runs the relay of `service` until `shutdown` fires.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_relay(
     service: &'static str,
     outbox: Arc<dyn Outbox>,
+    durability: Option<Arc<dyn AckDurability>>,
     producer: EventProducer,
     signal: OutboxSignal,
     cfg: OutboxConfig,
@@ -80,7 +92,7 @@ pub async fn run_relay(
         let published = if cfg.relay_enabled {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                r = publish_round(service, outbox.as_ref(), &producer, &metrics) => r,
+                r = publish_round(service, outbox.as_ref(), durability.as_deref(), &producer, &metrics) => r,
             }
         } else {
             Ok(0)
@@ -147,6 +159,7 @@ async fn renew(service: &'static str, producer: EventProducer, reason: String) -
 async fn publish_round(
     service: &'static str,
     outbox: &dyn Outbox,
+    durability: Option<&dyn AckDurability>,
     producer: &EventProducer,
     metrics: &Metrics,
 ) -> Result<usize, ()> {
@@ -198,6 +211,15 @@ async fn publish_round(
     }
     for i in sent_in_order(&pending, &results) {
         sent.push(pending[i].position.clone());
+    }
+    if !sent.is_empty()
+        && let Some(durability) = durability
+        && let Err(e) = durability.sync().await
+    {
+        // Not known to be on disk at the broker: keep them in the outbox
+        // and publish them again (consumers drop the repeats).
+        tracing::warn!(service, error = %e, "broker could not make the round durable; it is published again");
+        return Err(());
     }
     outbox.mark_sent(&sent).await.map_err(|e| {
         // Published but not marked: they will be published again, and
@@ -297,6 +319,7 @@ mod tests {
         let relay = tokio::spawn(run_relay(
             "test",
             outbox.clone(),
+            None,
             producer,
             signal.clone(),
             OutboxConfig::default(),

@@ -76,6 +76,9 @@ pub struct ServiceContext {
     /// Peer addresses, including those learnt after this service started
     /// (in monolithic mode services start one by one on free ports).
     pub peer_directory: PeerDirectory,
+    /// What makes the broker's acknowledgements durable, when the broker
+    /// does not do it itself (the embedded one of monolithic mode).
+    pub ack_durability: Option<Arc<dyn crate::outbox_relay::AckDurability>>,
 }
 
 /// Peer addresses that may be filled in after a service starts.
@@ -218,6 +221,7 @@ impl ServiceContext {
         let task = tokio::spawn(crate::outbox_relay::run_relay(
             service,
             outbox,
+            self.ack_durability.clone(),
             producer,
             signal.clone(),
             self.config.outbox.clone(),

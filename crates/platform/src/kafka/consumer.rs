@@ -258,11 +258,24 @@ async fn consume(
             applied.record(topic, partition, offset);
             batch.record(topic, partition, offset);
         }
+        let now = chrono::Utc::now();
         for e in &events {
             metrics
                 .events_consumed
                 .with_label_values(&[group, &e.topic, "applied"])
                 .inc();
+            if let Some(at) = e
+                .envelope
+                .occurred_at
+                .as_ref()
+                .and_then(crate::proto_time::from_timestamp)
+            {
+                let age = (now - at).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+                metrics
+                    .event_freshness
+                    .with_label_values(&[group, &e.topic])
+                    .observe(age.max(0.0));
+            }
         }
         // Only the batch's partitions (another member may own the rest
         // after a rebalance). Asynchronous: librdkafka sends it in the
