@@ -77,6 +77,8 @@ pub(crate) fn context(
         metrics,
         shutdown,
         ack_durability: None,
+        // Distributed mode replaces it with Kubernetes leases.
+        leases: Arc::new(rapport_platform::lease::AlwaysHeld),
     }
 }
 

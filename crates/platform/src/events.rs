@@ -167,6 +167,7 @@ impl<M: Message + Name> NewEvent<'_, M> {
             key: format!("{}/{}", self.principal.tenant, self.aggregate_id),
             payload: envelope.encode_to_vec(),
             headers,
+            aggregate_version: Some(self.aggregate_version),
         }
     }
 }
@@ -185,6 +186,7 @@ pub fn tombstone(
         key: format!("{tenant}/{aggregate_id}"),
         payload: Vec::new(),
         headers: Vec::new(),
+        aggregate_version: None,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod events;
 pub mod grpc;
 pub mod identity;
 pub mod kafka;
+pub mod lease;
 pub mod metrics;
 pub mod outbox_relay;
 pub mod personal_data;

@@ -9,6 +9,9 @@
 //! what is still pending: nothing is lost, and what is published twice
 //! carries the same event id, which consumers ignore.
 //!
+//! Only the replica that holds the relay's [`Lease`] publishes (every
+//! replica of a service runs a relay over the same ScyllaDB outbox).
+//!
 //! After a failure it backs off (doubling, bounded), and new writes do not
 //! cut the pause short. A producer that raised a fatal error (librdkafka
 //! then fails every message) is replaced by a new one.
@@ -23,12 +26,15 @@ use tracing::Instrument;
 use crate::{
     config::OutboxConfig,
     kafka::EventProducer,
+    lease::Lease,
     metrics::Metrics,
     telemetry::{self, KeyValues},
 };
 
 /// Messages published per round; bounded so one round's memory is small.
 const BATCH: usize = 1024;
+/// How long a relay without the lease waits before asking again.
+const LEASE_RETRY: Duration = Duration::from_secs(2);
 /// How often the backlog gauge is refreshed.
 const BACKLOG_INTERVAL: Duration = Duration::from_secs(1);
 /// How long closing the producer on shutdown may take.
@@ -65,6 +71,7 @@ impl OutboxSignal {
 pub async fn run_relay(
     service: &'static str,
     outbox: Arc<dyn Outbox>,
+    lease: Arc<dyn Lease>,
     durability: Option<Arc<dyn AckDurability>>,
     producer: EventProducer,
     signal: OutboxSignal,
@@ -89,13 +96,20 @@ pub async fn run_relay(
         // A round in flight is abandoned on shutdown: its events stay in the
         // outbox and are published again after a restart (consumers ignore
         // the repeats), so stopping never waits for broker timeouts.
-        let published = if cfg.relay_enabled {
+        let published = if !cfg.relay_enabled {
+            Ok(0)
+        } else if !lease.held().await {
+            // Another replica publishes; ask again after a pause.
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(LEASE_RETRY) => {}
+            }
+            continue;
+        } else {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 r = publish_round(service, outbox.as_ref(), durability.as_deref(), &producer, &metrics) => r,
             }
-        } else {
-            Ok(0)
         };
         match published {
             Ok(n) => {
@@ -267,6 +281,7 @@ mod tests {
                     key: (*key).into(),
                     payload: Vec::new(),
                     headers: Vec::new(),
+                    aggregate_version: None,
                 },
             })
             .collect()
@@ -306,6 +321,46 @@ mod tests {
         }
     }
 
+    /// A lease another replica holds.
+    #[derive(Debug)]
+    struct HeldElsewhere;
+
+    #[async_trait]
+    impl Lease for HeldElsewhere {
+        async fn held(&self) -> bool {
+            false
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_relay_without_the_lease_reads_nothing() {
+        let outbox = Arc::new(Unreadable::default());
+        let cfg = crate::config::KafkaConfig {
+            bootstrap_servers: "127.0.0.1:9".into(),
+            ..Default::default()
+        };
+        let signal = OutboxSignal::default();
+        let shutdown = CancellationToken::new();
+        let relay = tokio::spawn(run_relay(
+            "test",
+            outbox.clone(),
+            Arc::new(HeldElsewhere),
+            None,
+            EventProducer::new(&cfg).unwrap(),
+            signal.clone(),
+            OutboxConfig::default(),
+            Metrics::new(),
+            shutdown.clone(),
+        ));
+        for _ in 0..10 {
+            signal.notify();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        assert_eq!(outbox.0.load(Ordering::SeqCst), 0);
+        shutdown.cancel();
+        relay.await.unwrap();
+    }
+
     #[tokio::test(start_paused = true)]
     async fn writes_do_not_cut_the_backoff_short() {
         let outbox = Arc::new(Unreadable::default());
@@ -319,6 +374,7 @@ mod tests {
         let relay = tokio::spawn(run_relay(
             "test",
             outbox.clone(),
+            Arc::new(crate::lease::AlwaysHeld),
             None,
             producer,
             signal.clone(),

@@ -79,6 +79,8 @@ pub struct ServiceContext {
     /// What makes the broker's acknowledgements durable, when the broker
     /// does not do it itself (the embedded one of monolithic mode).
     pub ack_durability: Option<Arc<dyn crate::outbox_relay::AckDurability>>,
+    /// Leases for jobs one replica runs at a time.
+    pub leases: Arc<dyn crate::lease::Leases>,
 }
 
 /// Peer addresses that may be filled in after a service starts.
@@ -221,6 +223,8 @@ impl ServiceContext {
         let task = tokio::spawn(crate::outbox_relay::run_relay(
             service,
             outbox,
+            self.leases
+                .lease(&format!("rapport-{service}-outbox-relay")),
             self.ack_durability.clone(),
             producer,
             signal.clone(),

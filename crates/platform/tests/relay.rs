@@ -12,6 +12,7 @@ use rapport_broker::EmbeddedBroker;
 use rapport_platform::{
     config::{KafkaConfig, OutboxConfig},
     kafka::{EventProducer, ensure_topics},
+    lease::AlwaysHeld,
     metrics::Metrics,
     outbox_relay::{AckDurability, OutboxSignal, run_relay},
 };
@@ -80,6 +81,7 @@ async fn events_leave_the_outbox_only_once_the_broker_made_them_durable() {
                     key: format!("acme/{i}"),
                     payload: vec![1, 2, 3],
                     headers: vec![],
+                    aggregate_version: None,
                 },
             )
             .await?;
@@ -95,6 +97,7 @@ async fn events_leave_the_outbox_only_once_the_broker_made_them_durable() {
     let relay = tokio::spawn(run_relay(
         "test",
         db.clone(),
+        Arc::new(AlwaysHeld),
         Some(durability.clone()),
         EventProducer::new(&cfg).unwrap(),
         OutboxSignal::default(),

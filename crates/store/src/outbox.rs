@@ -24,6 +24,10 @@ pub struct OutboxMessage {
     pub payload: Vec<u8>,
     /// Kafka headers (CloudEvents attributes and `traceparent` of the write).
     pub headers: Vec<(String, String)>,
+    /// The aggregate's version after the change (`None` for a tombstone,
+    /// which comes after every event of its key). Backends whose write
+    /// order is not the aggregate's order (ScyllaDB) publish by it.
+    pub aggregate_version: Option<u64>,
 }
 
 /// A stored message not yet confirmed as published.

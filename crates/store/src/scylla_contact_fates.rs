@@ -24,14 +24,14 @@ use crate::{Fate, Linked, StoreError, scylla::CqlMigration};
 /// The tables every service that links records to people includes.
 pub const CONTACT_FATES_CQL_MIGRATION: CqlMigration = CqlMigration {
     version: "0000_contact_fates",
-    cql: "CREATE TABLE IF NOT EXISTS contact_fates (
+    cql: "CREATE TABLE IF NOT EXISTS {ks}.contact_fates (
             tenant_id text,
             contact_id uuid,
             survivor_id uuid,
             erased boolean,
             PRIMARY KEY ((tenant_id, contact_id))
           );
-          CREATE TABLE IF NOT EXISTS contact_fates_by_survivor (
+          CREATE TABLE IF NOT EXISTS {ks}.contact_fates_by_survivor (
             tenant_id text,
             survivor_id uuid,
             contact_id uuid,

@@ -115,6 +115,7 @@ mod tests {
                 key: "k".into(),
                 payload: vec![1],
                 headers: vec![],
+                aggregate_version: None,
             };
             store.create(&d, &event).await.unwrap();
             deals.push(d);

@@ -270,6 +270,7 @@ mod tests {
             key: "tenant/1".into(),
             payload: vec![1, 2, 3],
             headers: vec![("ce_id".into(), id.into())],
+            aggregate_version: None,
         }
     }
 

@@ -36,6 +36,7 @@ impl Outbox for SqliteDb {
                         key: row.get(3)?,
                         payload: row.get(4)?,
                         headers: decode_headers(&row.get::<String>(5)?)?,
+                        aggregate_version: None,
                     },
                 });
             }

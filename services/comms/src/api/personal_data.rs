@@ -108,6 +108,7 @@ mod tests {
                 key: "k".into(),
                 payload: vec![1],
                 headers: vec![],
+                aggregate_version: None,
             };
             store.create(&i, &event).await.unwrap();
         }

@@ -36,6 +36,7 @@ fn event() -> OutboxMessage {
         key: "acme/x".into(),
         payload: vec![1],
         headers: vec![],
+        aggregate_version: None,
     }
 }
 

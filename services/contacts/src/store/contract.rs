@@ -35,6 +35,7 @@ fn event(r: &Record) -> OutboxMessage {
         key: format!("{}/{}", r.tenant, r.id),
         payload: vec![1],
         headers: vec![("ce_id".into(), "x".into())],
+        aggregate_version: None,
     }
 }
 

@@ -15,7 +15,7 @@ use rapport_platform::identity::TenantId;
 use rapport_store::{
     Outbox, StoreError,
     scylla::{CqlMigration, ScyllaSettings, connect},
-    scylla_outbox::{INSERT_CQL, OUTBOX_CQL_MIGRATION, ScyllaOutbox, shard_of},
+    scylla_outbox::{INSERT_CQL, OUTBOX_CQL_MIGRATION, ScyllaOutbox},
 };
 use scylla::{
     client::session::Session,
@@ -379,17 +379,7 @@ impl ContactStore for ScyllaContactStore {
             }
         }
         for m in &cs.events {
-            statements.push((
-                &s.outbox,
-                vec![
-                    CqlValue::Int(shard_of(&m.key)),
-                    CqlValue::Text(m.event_id.clone()),
-                    CqlValue::Text(m.topic.clone()),
-                    CqlValue::Text(m.key.clone()),
-                    CqlValue::Blob(m.payload.clone()),
-                    CqlValue::Text(rapport_store::outbox::encode_headers(&m.headers)),
-                ],
-            ));
+            statements.push((&s.outbox, ScyllaOutbox::cql_values(m)));
         }
         for a in &cs.erasures {
             statements.push((

@@ -42,6 +42,7 @@ fn event() -> OutboxMessage {
         key: "acme/d".into(),
         payload: vec![1],
         headers: vec![],
+        aggregate_version: None,
     }
 }
 

@@ -39,6 +39,7 @@ fn event() -> OutboxMessage {
         key: "acme/t".into(),
         payload: vec![1],
         headers: vec![],
+        aggregate_version: None,
     }
 }
 
