@@ -22,6 +22,7 @@ use std::{
 
 mod contacts;
 mod phones;
+mod pipeline;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -63,6 +64,13 @@ enum Scenario {
         /// The `rapport` binary (default: next to this executable).
         #[arg(long)]
         rapport: Option<PathBuf>,
+    },
+    /// Analytics' consumer path against the embedded broker, as the topic
+    /// grows (no REST, no outbox).
+    Pipeline {
+        /// Topic sizes to measure at, ascending, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        sizes: Vec<u64>,
     },
     /// Phone normalisation cost per number (no server).
     Phones {
@@ -294,6 +302,7 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
             rapport,
         } => contacts::contacts(rows, seconds, concurrency, rapport).await,
+        Scenario::Pipeline { sizes } => pipeline::pipeline(sizes).await,
         Scenario::Phones { rounds } => phones::phones(rounds),
     }
 }

@@ -542,35 +542,43 @@ def check_config_file(objs: list[dict[str, Any]], mode: str) -> list[str]:
     return problems
 
 
+# Components that hold coordination.k8s.io leases: the outbox relay of every
+# producing service publishes only while it holds its lease, and the tasks
+# scheduler fires once across replicas.
+LEASE_HOLDERS = ("contacts", "comms", "deals", "tasks")
+
+
 def check_rbac(objs: list[dict[str, Any]]) -> list[str]:
-    """The tasks service's ServiceAccount may manage coordination.k8s.io leases, nothing more."""
+    """The lease holders' ServiceAccounts may manage coordination.k8s.io leases, nothing more."""
     problems = []
-    tasks = [d for d in by_kind(objs, "Deployment") if component_of(d) == "tasks"]
-    if not tasks:
-        return ["no tasks Deployment"]
-    spec = pod_template(tasks[0])["spec"]
-    sa = spec.get("serviceAccountName", "default")
-    if spec.get("automountServiceAccountToken") is False:
-        problems.append("tasks: automountServiceAccountToken is false, leader election cannot reach the API")
-    needed = {"get", "list", "watch", "create", "update", "patch"}
-    granted: set[str] = set()
+    deployments = {component_of(d): d for d in by_kind(objs, "Deployment")}
     roles = {r["metadata"]["name"]: r for r in by_kind(objs, "Role")}
-    for rb in by_kind(objs, "RoleBinding"):
-        if not any(s.get("kind") == "ServiceAccount" and s.get("name") == sa for s in rb.get("subjects") or []):
+    needed = {"get", "create", "update"}
+    for component in LEASE_HOLDERS:
+        if component not in deployments:
+            problems.append(f"no {component} Deployment")
             continue
-        role = roles.get(rb["roleRef"]["name"])
-        if not role:
-            problems.append(f"{ident(rb)}: refers to a missing Role {rb['roleRef']['name']}")
-            continue
-        for rule in role.get("rules") or []:
-            if "coordination.k8s.io" in rule.get("apiGroups", []) and "leases" in rule.get("resources", []):
-                granted |= set(rule.get("verbs") or [])
-            else:
-                problems.append(f"{ident(role)}: grants more than leases: {rule}")
-    if not needed <= granted:
-        problems.append(f"tasks ServiceAccount {sa}: lease verbs {sorted(granted)}, need {sorted(needed)}")
-    for d in by_kind(objs, "Deployment"):
-        if component_of(d) != "tasks" and pod_template(d)["spec"].get("automountServiceAccountToken") is not False:
+        spec = pod_template(deployments[component])["spec"]
+        sa = spec.get("serviceAccountName", "default")
+        if spec.get("automountServiceAccountToken") is False:
+            problems.append(f"{component}: automountServiceAccountToken is false, its lease cannot reach the API")
+        granted: set[str] = set()
+        for rb in by_kind(objs, "RoleBinding"):
+            if not any(s.get("kind") == "ServiceAccount" and s.get("name") == sa for s in rb.get("subjects") or []):
+                continue
+            role = roles.get(rb["roleRef"]["name"])
+            if not role:
+                problems.append(f"{ident(rb)}: refers to a missing Role {rb['roleRef']['name']}")
+                continue
+            for rule in role.get("rules") or []:
+                if "coordination.k8s.io" in rule.get("apiGroups", []) and "leases" in rule.get("resources", []):
+                    granted |= set(rule.get("verbs") or [])
+                else:
+                    problems.append(f"{ident(role)}: grants more than leases: {rule}")
+        if not needed <= granted:
+            problems.append(f"{component} ServiceAccount {sa}: lease verbs {sorted(granted)}, need {sorted(needed)}")
+    for component, d in deployments.items():
+        if component not in LEASE_HOLDERS and pod_template(d)["spec"].get("automountServiceAccountToken") is not False:
             problems.append(f"{ident(d)}: mounts a service account token it does not need")
     sas = {s["metadata"]["name"] for s in by_kind(objs, "ServiceAccount")}
     for w in by_kind(objs, "Deployment") + by_kind(objs, "StatefulSet") + by_kind(objs, "Job"):
@@ -712,7 +720,7 @@ def check_chart(report: Report) -> None:
         report.run(f"[{label}] config file stays within the binary's schema", lambda: check_config_file(install, mode))
         if mode == "distributed":
             if merged["rbac"]["create"] and merged["serviceAccount"]["create"]:
-                report.run(f"[{label}] leader-election RBAC (leases) for tasks only", lambda: check_rbac(install))
+                report.run(f"[{label}] lease RBAC for the lease holders only", lambda: check_rbac(install))
             if merged["migrations"]["enabled"]:
                 report.run(f"[{label}] migration hook Job: identical on install and upgrade",
                            lambda: check_migration_hook(install, upgrade, merged))
@@ -907,7 +915,7 @@ def check_kustomize(report: Report) -> None:
         report.run(f"[{rel}] no literal credentials", lambda: check_no_literal_credentials(objs))
         report.run(f"[{rel}] config file stays within the binary's schema", lambda: check_config_file(objs, mode))
         if mode == "distributed":
-            report.run(f"[{rel}] leader-election RBAC (leases) for tasks only", lambda: check_rbac(objs))
+            report.run(f"[{rel}] lease RBAC for the lease holders only", lambda: check_rbac(objs))
 
 
 # --------------------------------------------------------------------------- Dockerfile

@@ -8,6 +8,7 @@ use rapport_platform::{
     ServiceContext, Started, StoreSettings,
     config::{Config, Needs},
     identity::DevTokenKey,
+    lease::{AlwaysHeld, Leases},
     metrics::{Metrics, serve_metrics},
     telemetry,
 };
@@ -77,8 +78,8 @@ pub(crate) fn context(
         metrics,
         shutdown,
         ack_durability: None,
-        // Distributed mode replaces it with Kubernetes leases.
-        leases: Arc::new(rapport_platform::lease::AlwaysHeld),
+        // `serve` replaces it with Kubernetes leases in a pod.
+        leases: Arc::new(AlwaysHeld),
     }
 }
 
@@ -103,6 +104,44 @@ pub(crate) async fn start_service(module: Module, ctx: &ServiceContext) -> anyho
     })
 }
 
+/// How long a replica's lease lasts without renewal: longer than the
+/// longest pause between two relay rounds (about 10 s of backoff).
+const LEASE_DURATION: Duration = Duration::from_secs(30);
+
+/// The leases of `module`: Kubernetes Lease objects in a pod of a producing
+/// service (one outbox relay of all replicas publishes), else every lease
+/// held, which is right for a single process outside Kubernetes.
+async fn leases(module: Module) -> anyhow::Result<Arc<dyn Leases>> {
+    let holds_leases = matches!(
+        module,
+        Module::Contacts | Module::Comms | Module::Deals | Module::Tasks
+    );
+    if !holds_leases {
+        return Ok(Arc::new(AlwaysHeld));
+    }
+    if std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() {
+        tracing::warn!(
+            service = module.name(),
+            "not in Kubernetes: this process holds every lease, so run one replica of it"
+        );
+        return Ok(Arc::new(AlwaysHeld));
+    }
+    let client = kube::Client::try_default()
+        .await
+        .context("Kubernetes API client (the service account token is needed for leases)")?;
+    let namespace =
+        std::env::var("POD_NAMESPACE").unwrap_or_else(|_| client.default_namespace().to_owned());
+    let identity = rapport_kube_lease::pod_identity()
+        .context("POD_NAME or HOSTNAME names this replica's leases")?;
+    tracing::info!(service = module.name(), %namespace, %identity, "holding leases as Kubernetes Lease objects");
+    Ok(Arc::new(rapport_kube_lease::KubeLeases::new(
+        client,
+        namespace,
+        identity,
+        LEASE_DURATION,
+    )))
+}
+
 pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let Target::One(module) = args.target else {
         bail!("`serve all` is monolithic mode: use `rapport run`");
@@ -116,7 +155,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let metrics_addr = config.metrics_addr;
     let directory = rapport_platform::PeerDirectory::new(config.peers.clone());
-    let ctx = context(config, store, metrics.clone(), shutdown.clone(), directory);
+    let mut ctx = context(config, store, metrics.clone(), shutdown.clone(), directory);
+    ctx.leases = leases(module).await?;
     let mut started = start_service(module, &ctx).await?;
     if module != Module::Gateway {
         let stop = shutdown.clone();

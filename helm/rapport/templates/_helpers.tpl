@@ -52,7 +52,7 @@ tenants, API keys and the audit trail). */}}
 
 {{/* Services that need the Kubernetes API (Lease-based leader election). */}}
 {{- define "rapport.kubeApiClients" -}}
-[tasks]
+[contacts, comms, deals, tasks]
 {{- end -}}
 
 {{/* Common labels. */}}
