@@ -71,7 +71,10 @@ fn monolith_defaults() -> Config {
     // One consumer per group reads every partition: more partitions only
     // multiply fetches and relay work (existing topics keep theirs).
     c.kafka.topics.partitions = 1;
-    c.kafka.fetch_wait_max_ms = 20;
+    // 100 ms, not 20: each empty fetch costs the embedded broker a full
+    // statement preparation, so 20 ms burnt 42% of a core while idle (13%
+    // at 100) and took the CPU the writes needed (BENCHMARKS.md).
+    c.kafka.fetch_wait_max_ms = 100;
     c.kafka.fetch_max_bytes = 8 * 1024 * 1024;
     c.kafka.topics.replication_factor = 1;
     // One process owns every partition. The embedded broker's group
