@@ -98,6 +98,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_batch_delivered_again_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            SqliteSummaryStore::open(&dir.path().join("analytics.db"))
+                .await
+                .unwrap(),
+        );
+        let projector = Projector::new(store.clone());
+        let batch: Vec<ConsumedEvent> = (0..5)
+            .map(|_| consumed("acme", &ContactCreated::default()))
+            .chain([consumed("globex", &ContactCreated::default())])
+            .collect();
+        projector.handle_batch(&batch).await.unwrap();
+        // As after `kill -9` between the apply and the offset commit: the
+        // same batch, and a batch overlapping it, again.
+        projector.handle_batch(&batch).await.unwrap();
+        projector.handle_batch(&batch[3..]).await.unwrap();
+        let acme = TenantId::parse("acme").unwrap();
+        let globex = TenantId::parse("globex").unwrap();
+        assert_eq!(store.summary(&acme).await.unwrap().contacts, 5);
+        assert_eq!(store.summary(&globex).await.unwrap().contacts, 1);
+    }
+
+    #[tokio::test]
     async fn erasures_and_merges_are_applied_without_changing_figures() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
