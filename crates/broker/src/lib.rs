@@ -3,8 +3,11 @@
 //! [tansu](https://github.com/tansu-io/tansu) runs in-process on a real TCP
 //! port, so services and partners use ordinary Kafka clients against it, and
 //! keeps its log in SQLite in the data directory (`sqlite://` storage), so
-//! acknowledged events survive a restart. It lives in its own crate because
-//! it is the heaviest dependency: only the command line links it.
+//! acknowledged events survive a restart of the process. An OS crash or a
+//! power loss can take batches acknowledged since the last [`LogSync::sync`],
+//! which the outbox relays call before they forget an event, so every event
+//! is on disk in the broker or still in its outbox. It lives in its own crate
+//! because it is the heaviest dependency: only the command line links it.
 
 use std::{
     net::{SocketAddr, TcpListener, TcpStream},
