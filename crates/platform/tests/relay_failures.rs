@@ -38,6 +38,34 @@ fn message(i: usize) -> OutboxMessage {
     }
 }
 
+/// A relay of `db` publishing to `cfg`'s cluster until `shutdown`.
+fn spawn_relay(
+    db: &Arc<SqliteDb>,
+    cfg: &KafkaConfig,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(run_relay(
+        "test",
+        db.clone(),
+        Arc::new(AlwaysHeld),
+        None,
+        EventProducer::new(cfg).unwrap(),
+        OutboxSignal::default(),
+        OutboxConfig::default(),
+        Metrics::new(),
+        shutdown.clone(),
+    ))
+}
+
+/// Waits until the outbox is empty.
+async fn drained(db: &SqliteDb, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while db.backlog().await.unwrap() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_producer_that_failed_fatally_is_replaced_and_publishing_goes_on() {
     let mock = MockCluster::new(1).unwrap();
@@ -83,25 +111,8 @@ async fn a_producer_that_failed_fatally_is_replaced_and_publishing_goes_on() {
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER],
     );
     let shutdown = CancellationToken::new();
-    let relay = tokio::spawn(run_relay(
-        "test",
-        db.clone(),
-        Arc::new(AlwaysHeld),
-        None,
-        EventProducer::new(&cfg).unwrap(),
-        OutboxSignal::default(),
-        OutboxConfig::default(),
-        Metrics::new(),
-        shutdown.clone(),
-    ));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while db.backlog().await.unwrap() > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the relay never published after the fatal error"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let relay = spawn_relay(&db, &cfg, &shutdown);
+    drained(&db, "the relay never published after the fatal error").await;
     shutdown.cancel();
     relay.await.unwrap();
 }
@@ -157,29 +168,8 @@ async fn two_relays_and_failed_requests_keep_each_aggregates_order() {
     mock.request_errors(RDKafkaApiKey::Produce, &errors);
 
     let shutdown = CancellationToken::new();
-    let relays: Vec<_> = (0..2)
-        .map(|_| {
-            tokio::spawn(run_relay(
-                "test",
-                db.clone(),
-                Arc::new(AlwaysHeld),
-                None,
-                EventProducer::new(&cfg).unwrap(),
-                OutboxSignal::default(),
-                OutboxConfig::default(),
-                Metrics::new(),
-                shutdown.clone(),
-            ))
-        })
-        .collect();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while db.backlog().await.unwrap() > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the outbox never drained"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let relays: Vec<_> = (0..2).map(|_| spawn_relay(&db, &cfg, &shutdown)).collect();
+    drained(&db, "the outbox never drained").await;
     shutdown.cancel();
     for r in relays {
         r.await.unwrap();
