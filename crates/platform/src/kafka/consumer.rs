@@ -170,7 +170,16 @@ impl Applied {
 /// is left to the process exit rather than holding up the shutdown.
 async fn close(consumer: Arc<StreamConsumer>, applied: Applied, group: &str) {
     let name = group.to_owned();
+    let mut applied = applied;
     let done = tokio::task::spawn_blocking(move || {
+        // Only partitions this member still owns: after a rebalance another
+        // member may have moved a revoked partition's offset further.
+        // (`assignment` is local, no broker round trip.)
+        if let Ok(assigned) = consumer.assignment() {
+            applied.0.retain(|(topic, partition), _| {
+                assigned.find_partition(topic, *partition).is_some()
+            });
+        }
         if !applied.0.is_empty()
             && let Err(e) = consumer.commit(&applied.list(), CommitMode::Sync)
         {
