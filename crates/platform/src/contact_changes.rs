@@ -218,16 +218,16 @@ pub async fn relink_rows(
     let t = tenant.as_str();
     let (from, to) = match change {
         ContactChange::Relink { survivor, merged } => {
-            let merged: Vec<String> = merged.iter().map(ToString::to_string).collect();
-            let to = record_relink(tx, t, &survivor.to_string(), &merged).await?;
-            (merged, to)
+            let to = record_relink(tx, t, *survivor, merged).await?;
+            (merged.clone(), to)
         }
         ContactChange::Erase { contact } => {
-            let contact = contact.to_string();
-            record_erasure(tx, t, &contact).await?;
-            (vec![contact], None)
+            record_erasure(tx, t, *contact).await?;
+            (vec![*contact], None)
         }
     };
+    let from: Vec<String> = from.iter().map(Uuid::to_string).collect();
+    let to = to.map(|t| t.to_string());
     repoint_contact_links(tx, table, t, &from, to.as_deref()).await
 }
 
@@ -262,20 +262,13 @@ pub async fn link_following_merges<F, Fut, E>(
 where
     F: FnMut(Uuid) -> Fut,
     Fut: std::future::Future<Output = Result<Linked, E>>,
-    E: From<StoreError>,
 {
     let mut contact = contact;
     for _ in 0..MAX_REDIRECTS {
         match attempt(contact).await.map_err(LinkError::Store)? {
             Linked::Stored => return Ok(contact),
             Linked::Erased => return Err(LinkError::Erased(contact)),
-            Linked::Merged { survivor } => {
-                contact = Uuid::parse_str(&survivor).map_err(|_| {
-                    LinkError::Store(E::from(StoreError::Corrupt(
-                        "contact_fates.survivor_id".into(),
-                    )))
-                })?;
-            }
+            Linked::Merged { survivor } => contact = survivor,
         }
     }
     Err(LinkError::Unsettled(contact))
@@ -433,13 +426,9 @@ mod tests {
             tried.lock().unwrap().push(id);
             async move {
                 Ok::<_, StoreError>(if id == a {
-                    Linked::Merged {
-                        survivor: b.to_string(),
-                    }
+                    Linked::Merged { survivor: b }
                 } else if id == b {
-                    Linked::Merged {
-                        survivor: c.to_string(),
-                    }
+                    Linked::Merged { survivor: c }
                 } else {
                     Linked::Stored
                 })
@@ -456,7 +445,7 @@ mod tests {
 
         let endless = link_following_merges(a, |_| async move {
             Ok::<_, StoreError>(Linked::Merged {
-                survivor: Uuid::now_v7().to_string(),
+                survivor: Uuid::now_v7(),
             })
         })
         .await;

@@ -16,14 +16,12 @@ use rapport_platform::{
     metrics::Metrics,
     outbox_relay::{AckDurability, OutboxSignal, run_relay},
 };
-use rapport_store::{
-    Outbox, OutboxMessage,
-    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, insert_outbox},
-};
+use rapport_store::{Outbox, OutboxMessage};
 use tokio_util::sync::CancellationToken;
 
+mod common;
+
 const TOPIC: &str = "rapport.relaytest.v1";
-const MIGRATIONS: &[Migration] = &[OUTBOX_MIGRATION];
 
 /// A broker whose acknowledgements are made durable only when `ok`.
 #[derive(Debug, Default)]
@@ -66,30 +64,17 @@ async fn events_leave_the_outbox_only_once_the_broker_made_them_durable() {
         ..Default::default()
     };
     ensure_topics(&cfg, &[TOPIC]).await.unwrap();
-    let db = Arc::new(
-        SqliteDb::open(&dir.path().join("svc.db"), MIGRATIONS)
-            .await
-            .unwrap(),
-    );
-    db.write(|conn| async move {
-        for i in 0..3 {
-            insert_outbox(
-                &conn,
-                &OutboxMessage {
-                    event_id: format!("e{i}"),
-                    topic: TOPIC.into(),
-                    key: format!("acme/{i}"),
-                    payload: vec![1, 2, 3],
-                    headers: vec![],
-                    aggregate_version: None,
-                },
-            )
-            .await?;
-        }
-        Ok::<_, rapport_store::StoreError>(())
-    })
-    .await
-    .unwrap();
+    let messages = (0..3)
+        .map(|i| OutboxMessage {
+            event_id: format!("e{i}"),
+            topic: TOPIC.into(),
+            key: format!("acme/{i}"),
+            payload: vec![1, 2, 3],
+            headers: vec![],
+            aggregate_version: None,
+        })
+        .collect();
+    let db = common::outbox_with(dir.path(), messages).await;
 
     let durability = Arc::new(Switch::default());
     let metrics = Metrics::new();

@@ -14,18 +14,16 @@ use rapport_platform::{
     metrics::Metrics,
     outbox_relay::{OutboxSignal, run_relay},
 };
-use rapport_store::{
-    Outbox, OutboxMessage,
-    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, insert_outbox},
-};
+use rapport_store::{Outbox, OutboxMessage, sqlite::SqliteDb};
 use rdkafka::{
     mocking::MockCluster,
     types::{RDKafkaApiKey, RDKafkaRespErr},
 };
 use tokio_util::sync::CancellationToken;
 
+mod common;
+
 const TOPIC: &str = "rapport.fataltest.v1";
-const MIGRATIONS: &[Migration] = &[OUTBOX_MIGRATION];
 
 fn message(i: usize) -> OutboxMessage {
     OutboxMessage {
@@ -93,19 +91,7 @@ async fn a_producer_that_failed_fatally_is_replaced_and_publishing_goes_on() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(
-        SqliteDb::open(&dir.path().join("svc.db"), MIGRATIONS)
-            .await
-            .unwrap(),
-    );
-    db.write(|conn| async move {
-        for i in 0..3 {
-            insert_outbox(&conn, &message(i)).await?;
-        }
-        Ok::<_, rapport_store::StoreError>(())
-    })
-    .await
-    .unwrap();
+    let db = common::outbox_with(dir.path(), (0..3).map(message).collect()).await;
     mock.request_errors(
         RDKafkaApiKey::Produce,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER],
@@ -138,29 +124,20 @@ async fn two_relays_and_failed_requests_keep_each_aggregates_order() {
         ..Default::default()
     };
     let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(
-        SqliteDb::open(&dir.path().join("svc.db"), MIGRATIONS)
-            .await
-            .unwrap(),
-    );
-    db.write(|conn| async move {
-        for version in 1..=VERSIONS {
-            for key in 0..KEYS {
-                let id = format!("k{key}-v{version:03}");
-                let m = OutboxMessage {
-                    payload: id.clone().into_bytes(),
-                    event_id: id,
-                    key: format!("acme/k{key}"),
-                    aggregate_version: Some(version as u64),
-                    ..message(0)
-                };
-                insert_outbox(&conn, &m).await?;
-            }
+    let mut messages = Vec::new();
+    for version in 1..=VERSIONS {
+        for key in 0..KEYS {
+            let id = format!("k{key}-v{version:03}");
+            messages.push(OutboxMessage {
+                payload: id.clone().into_bytes(),
+                event_id: id,
+                key: format!("acme/k{key}"),
+                aggregate_version: Some(version as u64),
+                ..message(0)
+            });
         }
-        Ok::<_, rapport_store::StoreError>(())
-    })
-    .await
-    .unwrap();
+    }
+    let db = common::outbox_with(dir.path(), messages).await;
     // Errors librdkafka does not retry by itself: the rounds that meet them
     // fail and are published again after the back-off, beside the other
     // relay's rounds.

@@ -102,8 +102,8 @@ impl ScyllaContactFates {
                 .map_err(|e| StoreError::Corrupt(format!("contact_fates: {e}")))?
             {
                 Some((_, Some(true))) => Fate::Erased,
-                Some((Some(survivor), _)) => Fate::Live(survivor.to_string()),
-                _ => Fate::Live(contact.to_string()),
+                Some((Some(survivor), _)) => Fate::Live(survivor),
+                _ => Fate::Live(contact),
             },
         )
     }
@@ -111,10 +111,7 @@ impl ScyllaContactFates {
     /// Whether a record for `contact` may be stored as it is (ask before
     /// storing, and again after: see the module).
     pub async fn link(&self, tenant: &str, contact: Uuid) -> Result<Linked, StoreError> {
-        Ok(Linked::of(
-            &contact.to_string(),
-            self.resolve(tenant, contact).await?,
-        ))
+        Ok(Linked::of(contact, self.resolve(tenant, contact).await?))
     }
 
     /// Records that `merged` were merged into `survivor`; returns the live id
@@ -126,10 +123,7 @@ impl ScyllaContactFates {
         merged: &[Uuid],
     ) -> Result<Option<Uuid>, StoreError> {
         let target = match self.resolve(tenant, survivor).await? {
-            Fate::Live(id) => Some(
-                Uuid::parse_str(&id)
-                    .map_err(|_| StoreError::Corrupt("contact_fates.survivor_id".into()))?,
-            ),
+            Fate::Live(id) => Some(id),
             Fate::Erased => None,
         };
         for id in merged {

@@ -10,6 +10,8 @@
 //! order ends in the same state, and a write against a gone id is
 //! redirected or refused in the same transaction that would store it.
 
+use uuid::Uuid;
+
 use crate::{
     Fate, Linked, OutboxMessage, StoreError,
     sqlite::{Migration, SqliteDb, insert_outbox},
@@ -33,34 +35,24 @@ pub const CONTACT_FATES_MIGRATION: Migration = Migration {
 pub async fn resolve_contact(
     tx: &libsql::Connection,
     tenant: &str,
-    contact: &str,
+    contact: Uuid,
 ) -> Result<Fate, StoreError> {
     let mut rows = tx
         .query(
             "SELECT survivor_id FROM contact_fates WHERE tenant_id = ?1 AND contact_id = ?2",
-            [tenant, contact],
+            [tenant.to_owned(), contact.to_string()],
         )
         .await?;
     Ok(match rows.next().await? {
-        None => Fate::Live(contact.to_owned()),
+        None => Fate::Live(contact),
         Some(row) => match row.get::<Option<String>>(0)? {
-            Some(survivor) => Fate::Live(survivor),
+            Some(survivor) => Fate::Live(
+                Uuid::parse_str(&survivor)
+                    .map_err(|_| StoreError::Corrupt("contact_fates.survivor_id".into()))?,
+            ),
             None => Fate::Erased,
         },
     })
-}
-
-/// Whether a new record for `contact` may be stored as it is, inside the
-/// transaction that stores it (so no merge or erasure can come between).
-pub async fn link_contact(
-    tx: &libsql::Connection,
-    tenant: &str,
-    contact: &str,
-) -> Result<Linked, StoreError> {
-    Ok(Linked::of(
-        contact,
-        resolve_contact(tx, tenant, contact).await?,
-    ))
 }
 
 impl SqliteDb {
@@ -71,14 +63,14 @@ impl SqliteDb {
     /// so no merge or erasure can come between them.
     pub async fn insert_linked(
         &self,
-        link: Option<(String, String)>,
+        link: Option<(String, Uuid)>,
         sql: String,
         params: impl libsql::params::IntoParams + Send + 'static,
         event: OutboxMessage,
     ) -> Result<Linked, StoreError> {
         self.write(move |tx| async move {
             if let Some((tenant, contact)) = &link {
-                let linked = link_contact(&tx, tenant, contact).await?;
+                let linked = Linked::of(*contact, resolve_contact(&tx, tenant, *contact).await?);
                 if linked != Linked::Stored {
                     return Ok(linked);
                 }
@@ -98,41 +90,30 @@ impl SqliteDb {
 pub async fn record_relink(
     tx: &libsql::Connection,
     tenant: &str,
-    survivor: &str,
-    merged: &[String],
-) -> Result<Option<String>, StoreError> {
-    Ok(match record_merge(tx, tenant, survivor, merged).await? {
+    survivor: Uuid,
+    merged: &[Uuid],
+) -> Result<Option<Uuid>, StoreError> {
+    let target = match resolve_contact(tx, tenant, survivor).await? {
         Fate::Live(id) => Some(id),
         Fate::Erased => None,
-    })
-}
-
-async fn record_merge(
-    tx: &libsql::Connection,
-    tenant: &str,
-    survivor: &str,
-    merged: &[String],
-) -> Result<Fate, StoreError> {
-    let fate = resolve_contact(tx, tenant, survivor).await?;
-    let target = match &fate {
-        Fate::Live(id) => Some(id.clone()),
-        Fate::Erased => None,
     };
+    let target_text = target.map(|t| t.to_string());
     for id in merged {
-        if Some(id) == target.as_ref() {
+        if Some(*id) == target {
             continue;
         }
+        let id = id.to_string();
         // An erased id stays erased: it is never brought back by a merge.
         tx.execute(
             "INSERT INTO contact_fates (tenant_id, contact_id, survivor_id) VALUES (?1, ?2, ?3)
              ON CONFLICT (tenant_id, contact_id) DO UPDATE SET survivor_id = excluded.survivor_id
              WHERE contact_fates.survivor_id IS NOT NULL",
-            libsql::params![tenant, id.as_str(), target.clone()],
+            libsql::params![tenant, id.as_str(), target_text.clone()],
         )
         .await?;
-        repoint_fates(tx, tenant, id, target.as_deref()).await?;
+        repoint_fates(tx, tenant, &id, target_text.as_deref()).await?;
     }
-    Ok(fate)
+    Ok(target)
 }
 
 /// Records that `contact` was erased; ids merged into it before are erased
@@ -140,15 +121,16 @@ async fn record_merge(
 pub async fn record_erasure(
     tx: &libsql::Connection,
     tenant: &str,
-    contact: &str,
+    contact: Uuid,
 ) -> Result<(), StoreError> {
+    let contact = contact.to_string();
     tx.execute(
         "INSERT INTO contact_fates (tenant_id, contact_id, survivor_id) VALUES (?1, ?2, NULL)
          ON CONFLICT (tenant_id, contact_id) DO UPDATE SET survivor_id = NULL",
-        [tenant, contact],
+        [tenant, contact.as_str()],
     )
     .await?;
-    repoint_fates(tx, tenant, contact, None).await
+    repoint_fates(tx, tenant, &contact, None).await
 }
 
 /// Points the fates that named `from` as survivor at `to` (`None`: erased).
@@ -187,28 +169,33 @@ mod tests {
             db.write(move |tx| async move {
                 match step {
                     Step::Merge(s, m) => {
-                        let m: Vec<String> = m.iter().map(|s| s.to_string()).collect();
-                        record_relink(&tx, "acme", s, &m).await.map(|_| ())
+                        let m: Vec<Uuid> = m.iter().map(|s| id(s)).collect();
+                        record_relink(&tx, "acme", id(s), &m).await.map(|_| ())
                     }
-                    Step::Erase(c) => record_erasure(&tx, "acme", c).await,
+                    Step::Erase(c) => record_erasure(&tx, "acme", id(c)).await,
                 }
             })
             .await
             .unwrap();
         }
         let mut out = Vec::new();
-        for id in ["a", "b", "c", "d"] {
+        for name in ["a", "b", "c", "d"] {
             let fate = db
-                .read(move |conn| async move { resolve_contact(&conn, "acme", id).await })
+                .read(move |conn| async move { resolve_contact(&conn, "acme", id(name)).await })
                 .await
                 .unwrap();
-            out.push((id.to_owned(), fate));
+            out.push((name.to_owned(), fate));
         }
         out
     }
 
-    fn live(id: &str) -> Fate {
-        Fate::Live(id.to_owned())
+    /// The person called `name` in a test ("a" to "d").
+    fn id(name: &str) -> Uuid {
+        Uuid::from_u128(u128::from(name.as_bytes()[0]))
+    }
+
+    fn live(name: &str) -> Fate {
+        Fate::Live(id(name))
     }
 
     #[tokio::test]

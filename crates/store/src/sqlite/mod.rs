@@ -186,6 +186,21 @@ async fn migrate(conn: &libsql::Connection, migrations: &[Migration]) -> Result<
     Ok(())
 }
 
+/// Runs `sql` and decodes every row it returns with `decode`.
+pub async fn query_all<T>(
+    conn: &libsql::Connection,
+    sql: &str,
+    params: impl libsql::params::IntoParams,
+    decode: impl Fn(&libsql::Row) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut rows = conn.query(sql, params).await?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().await? {
+        out.push(decode(&row)?);
+    }
+    Ok(out)
+}
+
 /// Records, inside the caller's transaction, that consumed event `event_id`
 /// of `tenant` is applied (table `applied_events`); `false` when it already
 /// was, so the caller skips it: consumers apply each event once.

@@ -97,14 +97,17 @@ mod tests {
         }
     }
 
+    async fn store() -> (tempfile::TempDir, Arc<SqliteSummaryStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteSummaryStore::open(&dir.path().join("analytics.db"))
+            .await
+            .unwrap();
+        (dir, Arc::new(store))
+    }
+
     #[tokio::test]
     async fn a_batch_delivered_again_changes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(
-            SqliteSummaryStore::open(&dir.path().join("analytics.db"))
-                .await
-                .unwrap(),
-        );
+        let (_dir, store) = store().await;
         let projector = Projector::new(store.clone());
         let batch: Vec<ConsumedEvent> = (0..5)
             .map(|_| consumed("acme", &ContactCreated::default()))
@@ -123,12 +126,7 @@ mod tests {
 
     #[tokio::test]
     async fn erasures_and_merges_are_applied_without_changing_figures() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(
-            SqliteSummaryStore::open(&dir.path().join("analytics.db"))
-                .await
-                .unwrap(),
-        );
+        let (_dir, store) = store().await;
         let projector = Projector::new(store.clone());
         let acme = TenantId::parse("acme").unwrap();
         projector

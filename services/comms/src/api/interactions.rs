@@ -19,7 +19,7 @@ use rapport_proto::{
     },
     contacts::v1::{GetContactRequest, contacts_service_client::ContactsServiceClient},
 };
-use rapport_store::{Fate, PageToken, StoreError};
+use rapport_store::{Fate, PageToken};
 use tonic::{Code, Request, Response, Status};
 use uuid::Uuid;
 
@@ -72,12 +72,7 @@ impl CommsApi {
             Err(CommsError::ContactNotFound(missing)) => {
                 match self.store.contact_fate(&principal.tenant, id).await? {
                     Fate::Erased => Err(CommsError::ContactErased(missing)),
-                    Fate::Live(live) if live != missing => {
-                        let survivor = Uuid::parse_str(&live).map_err(|_| {
-                            CommsError::Store(StoreError::Corrupt(
-                                "contact_fates.survivor_id".into(),
-                            ))
-                        })?;
+                    Fate::Live(survivor) if survivor != id => {
                         self.ensure_contact(principal, survivor).await?;
                         Ok(survivor)
                     }

@@ -303,9 +303,7 @@ impl InteractionStore for ScyllaInteractionStore {
         match self.fates.link(tenant, i.contact_id).await? {
             Linked::Stored => {}
             Linked::Merged { survivor } => {
-                let survivor = Uuid::parse_str(&survivor)
-                    .map_err(|_| StoreError::Corrupt("contact_fates.survivor_id".into()))?;
-                self.drain(&i.tenant, i.contact_id, Some(survivor)).await?;
+                self.drain(&i.tenant, i.contact_id, Some(survivor)).await?
             }
             Linked::Erased => self.drain(&i.tenant, i.contact_id, None).await?,
         }

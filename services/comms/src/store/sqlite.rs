@@ -13,7 +13,7 @@ use rapport_store::{
     sqlite::{
         Migration, OUTBOX_MIGRATION, SqliteDb,
         contact_fates::{CONTACT_FATES_MIGRATION, record_erasure, record_relink, resolve_contact},
-        insert_outbox,
+        insert_outbox, query_all,
     },
 };
 use uuid::Uuid;
@@ -77,7 +77,7 @@ impl InteractionStore for SqliteInteractionStore {
     async fn create(&self, i: &Interaction, event: &OutboxMessage) -> Result<Linked, StoreError> {
         self.db
             .insert_linked(
-                Some((i.tenant.as_str().to_owned(), i.contact_id.to_string())),
+                Some((i.tenant.as_str().to_owned(), i.contact_id)),
             format!(
                 "INSERT INTO interactions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ),
@@ -121,22 +121,13 @@ impl InteractionStore for SqliteInteractionStore {
         let mut interactions = self
             .db
             .read(move |conn| async move {
-                let mut rows = conn
-                    .query(
-                        &format!(
-                            "SELECT {COLUMNS} FROM interactions
-                             WHERE tenant_id = ?1 AND contact_id = ?2
-                               AND (occurred_at < ?3 OR (occurred_at = ?3 AND id < ?4) OR ?5)
-                             ORDER BY occurred_at DESC, id DESC LIMIT ?6"
-                        ),
-                        params,
-                    )
-                    .await?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next().await? {
-                    out.push(decode(&row)?);
-                }
-                Ok(out)
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM interactions
+                     WHERE tenant_id = ?1 AND contact_id = ?2
+                       AND (occurred_at < ?3 OR (occurred_at = ?3 AND id < ?4) OR ?5)
+                     ORDER BY occurred_at DESC, id DESC LIMIT ?6"
+                );
+                query_all(&conn, &sql, params, decode).await
             })
             .await?;
         let next = if interactions.len() > size.get() as usize {
@@ -151,9 +142,9 @@ impl InteractionStore for SqliteInteractionStore {
     }
 
     async fn contact_fate(&self, tenant: &TenantId, contact: Uuid) -> Result<Fate, StoreError> {
-        let (tenant, contact) = (tenant.as_str().to_owned(), contact.to_string());
+        let tenant = tenant.as_str().to_owned();
         self.db
-            .read(move |conn| async move { resolve_contact(&conn, &tenant, &contact).await })
+            .read(move |conn| async move { resolve_contact(&conn, &tenant, contact).await })
             .await
     }
 
@@ -193,8 +184,7 @@ async fn apply_change(
     let t = tenant.as_str();
     match change {
         ContactChange::Relink { survivor, merged } => {
-            let merged: Vec<String> = merged.iter().map(ToString::to_string).collect();
-            match record_relink(tx, t, &survivor.to_string(), &merged).await? {
+            match record_relink(tx, t, *survivor, merged).await? {
                 // The key orders the timeline by (occurred_at, id), so moved
                 // rows interleave with the survivor's by time.
                 Some(target) => {
@@ -202,22 +192,21 @@ async fn apply_change(
                         tx.execute(
                             "UPDATE interactions SET contact_id = ?3
                              WHERE tenant_id = ?1 AND contact_id = ?2",
-                            [t.to_owned(), id, target.clone()],
+                            [t.to_owned(), id.to_string(), target.to_string()],
                         )
                         .await?;
                     }
                 }
                 None => {
                     for id in merged {
-                        erase_interactions(tx, tenant, &id).await?;
+                        erase_interactions(tx, tenant, &id.to_string()).await?;
                     }
                 }
             }
         }
         ContactChange::Erase { contact } => {
-            let contact = contact.to_string();
-            record_erasure(tx, t, &contact).await?;
-            erase_interactions(tx, tenant, &contact).await?;
+            record_erasure(tx, t, *contact).await?;
+            erase_interactions(tx, tenant, &contact.to_string()).await?;
         }
     }
     Ok(())

@@ -221,9 +221,7 @@ async fn writes_against_gone_people_are_redirected_or_refused(s: &dyn DealStore)
     let d = deal_of("acme", merged);
     assert_eq!(
         s.create(&d, &event()).await.unwrap(),
-        Linked::Merged {
-            survivor: survivor.to_string()
-        }
+        Linked::Merged { survivor }
     );
     let d = deal_of("acme", erased);
     assert_eq!(s.create(&d, &event()).await.unwrap(), Linked::Erased);

@@ -315,9 +315,7 @@ impl DealStore for ScyllaDealStore {
             match self.fates.link(tenant, contact).await? {
                 Linked::Stored => {}
                 Linked::Merged { survivor } => {
-                    let survivor = Uuid::parse_str(&survivor)
-                        .map_err(|_| StoreError::Corrupt("contact_fates.survivor_id".into()))?;
-                    self.move_deals(&d.tenant, contact, Some(survivor)).await?;
+                    self.move_deals(&d.tenant, contact, Some(survivor)).await?
                 }
                 Linked::Erased => self.move_deals(&d.tenant, contact, None).await?,
             }

@@ -10,7 +10,9 @@ use rapport_platform::{
 };
 use rapport_store::{
     Linked, Outbox, OutboxMessage, StoreError,
-    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, contact_fates::CONTACT_FATES_MIGRATION},
+    sqlite::{
+        Migration, OUTBOX_MIGRATION, SqliteDb, contact_fates::CONTACT_FATES_MIGRATION, query_all,
+    },
 };
 use uuid::Uuid;
 
@@ -52,7 +54,7 @@ impl DealStore for SqliteDealStore {
     async fn create(&self, d: &Deal, event: &OutboxMessage) -> Result<Linked, StoreError> {
         self.db
             .insert_linked(
-                d.contact_id.map(|c| (d.tenant.as_str().to_owned(), c.to_string())),
+                d.contact_id.map(|c| (d.tenant.as_str().to_owned(), c)),
             format!("INSERT INTO deals ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
             libsql::params![
                 d.tenant.as_str(),
@@ -74,20 +76,12 @@ impl DealStore for SqliteDealStore {
 
     async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Deal>, StoreError> {
         let params = [tenant.as_str().to_owned(), id.to_string()];
-        self.db
-            .read(move |conn| async move {
-                let mut rows = conn
-                    .query(
-                        &format!("SELECT {COLUMNS} FROM deals WHERE tenant_id = ?1 AND id = ?2"),
-                        params,
-                    )
-                    .await?;
-                match rows.next().await? {
-                    Some(row) => decode(&row).map(Some),
-                    None => Ok(None),
-                }
-            })
-            .await
+        let sql = format!("SELECT {COLUMNS} FROM deals WHERE tenant_id = ?1 AND id = ?2");
+        let found = self
+            .db
+            .read(move |conn| async move { query_all(&conn, &sql, params, decode).await })
+            .await?;
+        Ok(found.into_iter().next())
     }
 
     async fn list_by_contact(
@@ -96,23 +90,12 @@ impl DealStore for SqliteDealStore {
         contact_id: Uuid,
     ) -> Result<Vec<Deal>, StoreError> {
         let params = [tenant.as_str().to_owned(), contact_id.to_string()];
+        let sql = format!(
+            "SELECT {COLUMNS} FROM deals WHERE tenant_id = ?1 AND contact_id = ?2
+             ORDER BY create_time, id"
+        );
         self.db
-            .read(move |conn| async move {
-                let mut rows = conn
-                    .query(
-                        &format!(
-                            "SELECT {COLUMNS} FROM deals WHERE tenant_id = ?1 AND contact_id = ?2
-                             ORDER BY create_time, id"
-                        ),
-                        params,
-                    )
-                    .await?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next().await? {
-                    out.push(decode(&row)?);
-                }
-                Ok(out)
-            })
+            .read(move |conn| async move { query_all(&conn, &sql, params, decode).await })
             .await
     }
 

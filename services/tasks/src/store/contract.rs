@@ -218,9 +218,7 @@ async fn writes_against_gone_people_are_redirected_or_refused(s: &dyn TaskStore)
     let d = task_of("acme", merged);
     assert_eq!(
         s.create(&d, &event()).await.unwrap(),
-        Linked::Merged {
-            survivor: survivor.to_string()
-        }
+        Linked::Merged { survivor }
     );
     let d = task_of("acme", erased);
     assert_eq!(s.create(&d, &event()).await.unwrap(), Linked::Erased);

@@ -312,9 +312,7 @@ impl TaskStore for ScyllaTaskStore {
             match self.fates.link(tenant, contact).await? {
                 Linked::Stored => {}
                 Linked::Merged { survivor } => {
-                    let survivor = Uuid::parse_str(&survivor)
-                        .map_err(|_| StoreError::Corrupt("contact_fates.survivor_id".into()))?;
-                    self.move_tasks(&t.tenant, contact, Some(survivor)).await?;
+                    self.move_tasks(&t.tenant, contact, Some(survivor)).await?
                 }
                 Linked::Erased => self.move_tasks(&t.tenant, contact, None).await?,
             }

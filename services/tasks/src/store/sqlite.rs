@@ -10,7 +10,9 @@ use rapport_platform::{
 };
 use rapport_store::{
     Linked, Outbox, OutboxMessage, StoreError,
-    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, contact_fates::CONTACT_FATES_MIGRATION},
+    sqlite::{
+        Migration, OUTBOX_MIGRATION, SqliteDb, contact_fates::CONTACT_FATES_MIGRATION, query_all,
+    },
 };
 use uuid::Uuid;
 
@@ -59,8 +61,7 @@ impl TaskStore for SqliteTaskStore {
     async fn create(&self, t: &Task, event: &OutboxMessage) -> Result<Linked, StoreError> {
         self.db
             .insert_linked(
-                t.contact_id
-                    .map(|c| (t.tenant.as_str().to_owned(), c.to_string())),
+                t.contact_id.map(|c| (t.tenant.as_str().to_owned(), c)),
                 format!(
                     "INSERT INTO tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
@@ -82,20 +83,12 @@ impl TaskStore for SqliteTaskStore {
 
     async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Task>, StoreError> {
         let params = [tenant.as_str().to_owned(), id.to_string()];
-        self.db
-            .read(move |conn| async move {
-                let mut rows = conn
-                    .query(
-                        &format!("SELECT {COLUMNS} FROM tasks WHERE tenant_id = ?1 AND id = ?2"),
-                        params,
-                    )
-                    .await?;
-                match rows.next().await? {
-                    Some(row) => decode(&row).map(Some),
-                    None => Ok(None),
-                }
-            })
-            .await
+        let sql = format!("SELECT {COLUMNS} FROM tasks WHERE tenant_id = ?1 AND id = ?2");
+        let found = self
+            .db
+            .read(move |conn| async move { query_all(&conn, &sql, params, decode).await })
+            .await?;
+        Ok(found.into_iter().next())
     }
 
     async fn list_by_contact(
@@ -104,23 +97,12 @@ impl TaskStore for SqliteTaskStore {
         contact_id: Uuid,
     ) -> Result<Vec<Task>, StoreError> {
         let params = [tenant.as_str().to_owned(), contact_id.to_string()];
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tasks WHERE tenant_id = ?1 AND contact_id = ?2
+             ORDER BY create_time, id"
+        );
         self.db
-            .read(move |conn| async move {
-                let mut rows = conn
-                    .query(
-                        &format!(
-                            "SELECT {COLUMNS} FROM tasks WHERE tenant_id = ?1 AND contact_id = ?2
-                             ORDER BY create_time, id"
-                        ),
-                        params,
-                    )
-                    .await?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next().await? {
-                    out.push(decode(&row)?);
-                }
-                Ok(out)
-            })
+            .read(move |conn| async move { query_all(&conn, &sql, params, decode).await })
             .await
     }
 
