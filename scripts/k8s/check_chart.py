@@ -311,6 +311,12 @@ def check_workloads(objs: list[dict[str, Any]], mode: str, config: dict[str, Any
             args = pod_template(s)["spec"]["containers"][0].get("args") or []
             if not args or args[0] != "run" or "--data-dir" not in args or "--kafka-addr" not in args:
                 shape.append(f"{ident(s)}: args {args} are not 'run --data-dir ... --http-addr ... --kafka-addr ...'")
+            # The embedded broker has no authorisation: only the partner
+            # listener (read-only, ADR 0119) may be reachable from the pod network.
+            elif not args[args.index("--kafka-addr") + 1].startswith("127.0.0.1:"):
+                shape.append(f"{ident(s)}: the embedded broker must listen on loopback, not {args[args.index('--kafka-addr') + 1]}")
+            elif "--partner-kafka-addr" not in args:
+                shape.append(f"{ident(s)}: no --partner-kafka-addr for partner consumers")
             if s["spec"].get("replicas", 1) != 1:
                 shape.append(f"{ident(s)}: the monolith must run exactly one replica")
             if not s["spec"].get("volumeClaimTemplates"):

@@ -8,6 +8,10 @@
 //! which the outbox relays call before they forget an event, so every event
 //! is on disk in the broker or still in its outbox. It lives in its own crate
 //! because it is the heaviest dependency: only the command line links it.
+//!
+//! tansu has no authorisation: its own port is for Rapport's services, on
+//! loopback. Partners consume through the [`PartnerListener`], which lets
+//! them read and refuses every write.
 
 use std::{
     net::{SocketAddr, TcpListener, TcpStream},
@@ -17,6 +21,10 @@ use std::{
 
 use tokio::sync::oneshot;
 use url::Url;
+
+mod partner;
+
+pub use partner::{PartnerListener, RESERVED_GROUP_PREFIX, is_reserved_group};
 
 /// How long to wait for the broker to accept connections after start.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use rapport_broker::{EmbeddedBroker, LogSync};
+use rapport_broker::{EmbeddedBroker, LogSync, PartnerListener};
 use rapport_platform::outbox_relay::AckDurability;
 use rapport_platform::{
     Started, StoreSettings,
@@ -46,6 +46,16 @@ pub(crate) struct RunArgs {
     /// it differs from --kafka-addr (e.g. a pod's DNS name behind 0.0.0.0).
     #[arg(long, env = "RAPPORT_KAFKA_ADVERTISED_ADDR")]
     kafka_advertised_addr: Option<String>,
+    /// Address of the read-only Kafka listener for partner systems: they
+    /// consume every topic there but cannot produce, create topics or touch
+    /// Rapport's consumer groups (off unless given; keep --kafka-addr on
+    /// loopback then).
+    #[arg(long, env = "RAPPORT_PARTNER_KAFKA_ADDR")]
+    partner_kafka_addr: Option<SocketAddr>,
+    /// Address (`host:port`) partners are told to connect to, when it
+    /// differs from --partner-kafka-addr.
+    #[arg(long, env = "RAPPORT_PARTNER_KAFKA_ADVERTISED_ADDR")]
+    partner_kafka_advertised_addr: Option<String>,
     #[command(flatten)]
     config: ConfigArgs,
 }
@@ -100,6 +110,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let mut running = Running::default();
     let mut kafka_addr = args.kafka_addr;
+    let mut partner_addr = None;
     let mut http_addr = args.http_addr;
 
     let directory = rapport_platform::PeerDirectory::new(config.peers.clone());
@@ -117,11 +128,26 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
                 kafka_addr = broker.addr();
                 config.kafka.bootstrap_servers = kafka_addr.to_string();
                 broker_acks = Some(Arc::new(BrokerAcks(broker.log_sync())));
+                let partners = match args.partner_kafka_addr {
+                    Some(addr) => Some(
+                        PartnerListener::start(
+                            addr,
+                            args.partner_kafka_advertised_addr.as_deref(),
+                            kafka_addr,
+                        )
+                        .await?,
+                    ),
+                    None => None,
+                };
+                partner_addr = partners.as_ref().map(PartnerListener::addr);
                 let stop = shutdown.clone();
                 Started {
                     addr: kafka_addr,
                     tasks: vec![tokio::spawn(async move {
                         stop.cancelled().await;
+                        if let Some(partners) = partners {
+                            partners.stop().await;
+                        }
                         // Every client of this process is closed by now
                         // (modules stop in reverse start order).
                         if broker.stop(BROKER_STOP_TIMEOUT).await {
@@ -181,6 +207,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         "Rapport is ready. REST API: http://{http_addr}  Kafka: {kafka_addr}  Data: {}",
         data_dir.display()
     );
+    if let Some(addr) = partner_addr {
+        println!("Partner Kafka (read-only): {addr}");
+    }
     // The running binary's own path: ready to paste, and no second build.
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
@@ -212,7 +241,15 @@ fn check_ports_free(args: &RunArgs) -> anyhow::Result<()> {
             "RAPPORT_KAFKA_ADDR",
         ),
     ];
-    for (addr, what, flag, env) in ports {
+    let partners = args.partner_kafka_addr.map(|addr| {
+        (
+            addr,
+            "partner Kafka listener",
+            "--partner-kafka-addr",
+            "RAPPORT_PARTNER_KAFKA_ADDR",
+        )
+    });
+    for (addr, what, flag, env) in ports.into_iter().chain(partners) {
         if addr.port() == 0 {
             continue;
         }
