@@ -1,7 +1,10 @@
 //! The outbox relay: publishes what services wrote to their outbox.
 //!
 //! One relay per producing service. It reads pending messages oldest first,
-//! publishes them with the idempotent producer (each in a `kafka.publish`
+//! in rounds of up to [`BATCH`], and overlaps them: the next round is read
+//! and handed to the producer while the previous one waits for the broker's
+//! acknowledgements, its log sync and its outbox mark. It publishes them
+//! with the idempotent producer (each in a `kafka.publish`
 //! span that continues the trace stored with the message), and marks them
 //! sent only after the broker acknowledged them, and per record key only up
 //! to the first that failed: a later event of the same aggregate is never
@@ -23,9 +26,11 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use futures::{FutureExt, future::BoxFuture};
+
 use crate::{
     config::OutboxConfig,
-    kafka::EventProducer,
+    kafka::{EventProducer, ProduceError},
     lease::Lease,
     metrics::Metrics,
     telemetry::{self, KeyValues},
@@ -84,6 +89,7 @@ pub async fn run_relay(
     let mut measured: Option<tokio::time::Instant> = None;
     let mut producer = producer;
     let mut backoff = BACKOFF_MIN;
+    let mut in_flight: Option<Round> = None;
     loop {
         // Counting the backlog is a scan (16 on ScyllaDB): once a
         // second is plenty for a gauge, and keeps it off the publish path.
@@ -93,28 +99,40 @@ pub async fn run_relay(
             }
             measured = Some(tokio::time::Instant::now());
         }
-        // A round in flight is abandoned on shutdown: its events stay in the
-        // outbox and are published again after a restart (consumers ignore
-        // the repeats), so stopping never waits for broker timeouts.
-        let published = if !cfg.relay_enabled {
-            Ok(0)
-        } else if !lease.held().await {
+        if !cfg.relay_enabled {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = signal.0.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+            continue;
+        }
+        if in_flight.is_none() && !lease.held().await {
             // Another replica publishes; ask again after a pause.
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(LEASE_RETRY) => {}
             }
             continue;
-        } else {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                r = publish_round(service, outbox.as_ref(), durability.as_deref(), &producer, &metrics) => r,
-            }
+        }
+        // Rounds in flight are abandoned on shutdown: their events stay in
+        // the outbox and are published again after a restart (consumers
+        // ignore the repeats), so stopping never waits for broker timeouts.
+        let relay = Relay {
+            service,
+            outbox: outbox.as_ref(),
+            durability: durability.as_deref(),
+            producer: &producer,
+            metrics: &metrics,
         };
-        match published {
-            Ok(n) => {
+        let stepped = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = relay.step(&mut in_flight) => r,
+        };
+        match stepped {
+            Ok(()) => {
                 backoff = BACKOFF_MIN;
-                if n < BATCH {
+                if in_flight.is_none() {
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = signal.0.notified() => {}
@@ -168,24 +186,81 @@ async fn renew(service: &'static str, producer: EventProducer, reason: String) -
     }
 }
 
-/// Publishes one batch; returns how many were published, or `Err` after a
-/// failure (the rest stay pending and are retried in order).
-async fn publish_round(
+/// Messages handed to the producer and not yet acknowledged.
+struct Round {
+    pending: Vec<PendingMessage>,
+    acks: Vec<BoxFuture<'static, Result<(i32, i64), ProduceError>>>,
+}
+
+/// What one relay works with during a step.
+struct Relay<'a> {
     service: &'static str,
-    outbox: &dyn Outbox,
-    durability: Option<&dyn AckDurability>,
-    producer: &EventProducer,
-    metrics: &Metrics,
-) -> Result<usize, ()> {
-    let pending = outbox.pending(BATCH).await.map_err(|e| {
-        tracing::warn!(service, error = %e, "outbox read failed");
-    })?;
-    if pending.is_empty() {
-        return Ok(0);
+    outbox: &'a dyn Outbox,
+    durability: Option<&'a dyn AckDurability>,
+    producer: &'a EventProducer,
+    metrics: &'a Metrics,
+}
+
+impl Relay<'_> {
+    /// Hands the next round to the producer, then finishes the round in
+    /// flight; the new round is in flight afterwards (`None` when the outbox
+    /// had nothing more). After any failure nothing is left in flight, and
+    /// `Err` asks for the back-off: what was not marked is read again, in
+    /// order, by the next step.
+    async fn step(&self, in_flight: &mut Option<Round>) -> Result<(), ()> {
+        let next = self
+            .start_round(in_flight.as_ref().map(|r| r.pending.as_slice()))
+            .await;
+        let mut blocked = HashSet::new();
+        let finished = match in_flight.take() {
+            Some(round) => self.finish_round(round, &mut blocked).await,
+            None => Ok(()),
+        };
+        match (next, finished) {
+            (Ok(next), Ok(())) => {
+                *in_flight = next;
+                Ok(())
+            }
+            (next, _) => {
+                // The next round was enqueued behind a failure: finish it
+                // too, never marking an event of a key that failed before.
+                if let Ok(Some(round)) = next {
+                    let _ = self.finish_round(round, &mut blocked).await;
+                }
+                Err(())
+            }
+        }
     }
-    // Enqueue everything, then await: librdkafka keeps per-partition order
-    // with idempotence on, and the round costs one round trip, not N.
-    let sends = pending.iter().map(|p| {
+
+    /// Reads up to [`BATCH`] pending messages that are not already in
+    /// flight and hands them to the producer, in outbox order.
+    async fn start_round(&self, in_flight: Option<&[PendingMessage]>) -> Result<Option<Round>, ()> {
+        let flying: HashSet<&[u8]> = in_flight
+            .unwrap_or_default()
+            .iter()
+            .map(|p| p.position.as_slice())
+            .collect();
+        let pending: Vec<PendingMessage> = self
+            .outbox
+            .pending(BATCH + flying.len())
+            .await
+            .map_err(|e| {
+                tracing::warn!(service = self.service, error = %e, "outbox read failed");
+            })?
+            .into_iter()
+            .filter(|p| !flying.contains(p.position.as_slice()))
+            .take(BATCH)
+            .collect();
+        if pending.is_empty() {
+            return Ok(None);
+        }
+        let acks = pending.iter().map(|p| self.enqueue(p)).collect();
+        Ok(Some(Round { pending, acks }))
+    }
+
+    /// Hands one message to the producer inside its `kafka.publish` span,
+    /// which continues the trace stored with the message.
+    fn enqueue(&self, p: &PendingMessage) -> BoxFuture<'static, Result<(i32, i64), ProduceError>> {
         let m = &p.message;
         let mut headers = KeyValues(m.headers.clone());
         let span = tracing::info_span!(
@@ -195,63 +270,81 @@ async fn publish_round(
             messaging.system = "kafka",
             messaging.destination.name = %m.topic,
             messaging.message.id = %m.event_id,
-            service,
+            service = self.service,
             trace_id = tracing::field::Empty,
         );
         telemetry::adopt_parent(&span, &headers);
         // Consumers continue from the publish span.
         telemetry::inject(&span, &mut headers);
-        async move {
-            producer
-                .send(&m.topic, &m.key, &m.payload, &headers.0)
-                .await
-        }
-        .instrument(span)
-    });
-    let results = futures::future::join_all(sends).await;
-    let mut sent = Vec::new();
-    let mut failed = false;
-    for (p, r) in pending.iter().zip(&results) {
-        match r {
-            Ok(_) => metrics
-                .events_published
-                .with_label_values(&[service, &p.message.topic])
-                .inc(),
-            Err(e) => {
-                tracing::warn!(service, event_id = %p.message.event_id, error = %e, "publish failed, will retry");
-                failed = true;
+        let ack = span.in_scope(|| {
+            self.producer
+                .enqueue(&m.topic, &m.key, &m.payload, &headers.0)
+        });
+        ack.instrument(span).boxed()
+    }
+
+    /// Waits for a round's acknowledgements, makes them durable at the
+    /// broker, and marks sent what may be marked (see [`sent_in_order`];
+    /// `blocked` carries the keys that failed in an earlier round still
+    /// being finished). `Err` when anything failed.
+    async fn finish_round(
+        &self,
+        round: Round,
+        blocked: &mut HashSet<(String, String)>,
+    ) -> Result<(), ()> {
+        let service = self.service;
+        let results = futures::future::join_all(round.acks).await;
+        let pending = round.pending;
+        let mut failed = false;
+        for (p, r) in pending.iter().zip(&results) {
+            match r {
+                Ok(_) => self
+                    .metrics
+                    .events_published
+                    .with_label_values(&[service, &p.message.topic])
+                    .inc(),
+                Err(e) => {
+                    tracing::warn!(service, event_id = %p.message.event_id, error = %e, "publish failed, will retry");
+                    failed = true;
+                }
             }
         }
+        let sent: Vec<Vec<u8>> = sent_in_order(&pending, &results, blocked)
+            .into_iter()
+            .map(|i| pending[i].position.clone())
+            .collect();
+        if !sent.is_empty()
+            && let Some(durability) = self.durability
+            && let Err(e) = durability.sync().await
+        {
+            // Not known to be on disk at the broker: keep them in the
+            // outbox and publish them again (consumers drop the repeats).
+            tracing::warn!(service, error = %e, "broker could not make the round durable; it is published again");
+            blocked.extend(pending.iter().map(|p| p.message.topic_key()));
+            return Err(());
+        }
+        self.outbox.mark_sent(&sent).await.map_err(|e| {
+            // Published but not marked: they will be published again, and
+            // consumers drop the duplicates by event id.
+            tracing::warn!(service, error = %e, "outbox mark failed");
+            blocked.extend(pending.iter().map(|p| p.message.topic_key()));
+        })?;
+        if failed { Err(()) } else { Ok(()) }
     }
-    for i in sent_in_order(&pending, &results) {
-        sent.push(pending[i].position.clone());
-    }
-    if !sent.is_empty()
-        && let Some(durability) = durability
-        && let Err(e) = durability.sync().await
-    {
-        // Not known to be on disk at the broker: keep them in the outbox
-        // and publish them again (consumers drop the repeats).
-        tracing::warn!(service, error = %e, "broker could not make the round durable; it is published again");
-        return Err(());
-    }
-    outbox.mark_sent(&sent).await.map_err(|e| {
-        // Published but not marked: they will be published again, and
-        // consumers drop the duplicates by event id.
-        tracing::warn!(service, error = %e, "outbox mark failed");
-    })?;
-    if failed { Err(()) } else { Ok(sent.len()) }
 }
 
 /// The indexes of the messages that may be marked sent: those acknowledged,
-/// except that once a message of a key failed, no later message of that key
-/// is marked (it is published again after the failed one, and consumers
+/// except that once a message of a key failed (here or in `blocked`, an
+/// earlier round), no later message of that key is marked (it is published again after the failed one, and consumers
 /// drop the repeat by event id), so no key's events are marked out of order.
-fn sent_in_order<T, E>(pending: &[PendingMessage], results: &[Result<T, E>]) -> Vec<usize> {
-    let mut blocked: HashSet<(&str, &str)> = HashSet::new();
+fn sent_in_order<T, E>(
+    pending: &[PendingMessage],
+    results: &[Result<T, E>],
+    blocked: &mut HashSet<(String, String)>,
+) -> Vec<usize> {
     let mut out = Vec::new();
     for (i, (p, r)) in pending.iter().zip(results).enumerate() {
-        let key = (p.message.topic.as_str(), p.message.key.as_str());
+        let key = p.message.topic_key();
         if r.is_err() {
             blocked.insert(key);
         } else if !blocked.contains(&key) {
@@ -292,7 +385,20 @@ mod tests {
         let p = pending(&["a", "b", "a", "a", "b", "c"]);
         let r: Vec<Result<(), ()>> = vec![Ok(()), Ok(()), Err(()), Ok(()), Ok(()), Ok(())];
         // a: 0 sent, 2 failed, so 3 waits; b and c are unaffected.
-        assert_eq!(sent_in_order(&p, &r), vec![0, 1, 4, 5]);
+        assert_eq!(sent_in_order(&p, &r, &mut HashSet::new()), vec![0, 1, 4, 5]);
+    }
+
+    #[test]
+    fn a_key_that_failed_in_the_round_before_is_not_marked_in_the_next() {
+        // Round 1: "a" fails; round 2 was already enqueued behind it.
+        let mut blocked = HashSet::new();
+        let first = pending(&["a", "b"]);
+        let r1: Vec<Result<(), ()>> = vec![Err(()), Ok(())];
+        assert_eq!(sent_in_order(&first, &r1, &mut blocked), vec![1]);
+        let second = pending(&["c", "a", "b"]);
+        let r2: Vec<Result<(), ()>> = vec![Ok(()), Ok(()), Ok(())];
+        // "a" succeeded in round 2 but waits for its failed predecessor.
+        assert_eq!(sent_in_order(&second, &r2, &mut blocked), vec![0, 2]);
     }
 
     #[test]
@@ -300,7 +406,7 @@ mod tests {
         let mut p = pending(&["a", "a"]);
         p[1].message.topic = "other".into();
         let r: Vec<Result<(), ()>> = vec![Err(()), Ok(())];
-        assert_eq!(sent_in_order(&p, &r), vec![1]);
+        assert_eq!(sent_in_order(&p, &r, &mut HashSet::new()), vec![1]);
     }
 
     /// An outbox that cannot be read, counting the attempts.

@@ -79,14 +79,14 @@ async fn a_producer_that_failed_fatally_is_replaced_and_publishing_goes_on() {
         RDKafkaApiKey::Produce,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER],
     );
-    let failed = probe.send(TOPIC, "acme/probe", &[1], &[]).await;
+    let failed = probe.enqueue(TOPIC, "acme/probe", &[1], &[]).await;
     assert!(failed.is_err());
     assert!(
         probe.fatal_error().is_some(),
         "the error is fatal for the producer"
     );
     assert!(
-        probe.send(TOPIC, "acme/probe", &[1], &[]).await.is_err(),
+        probe.enqueue(TOPIC, "acme/probe", &[1], &[]).await.is_err(),
         "and stays so"
     );
 

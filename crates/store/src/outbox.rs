@@ -30,6 +30,14 @@ pub struct OutboxMessage {
     pub aggregate_version: Option<u64>,
 }
 
+impl OutboxMessage {
+    /// The aggregate the message is about: its events keep their order
+    /// within one (topic, key).
+    pub fn topic_key(&self) -> (String, String) {
+        (self.topic.clone(), self.key.clone())
+    }
+}
+
 /// A stored message not yet confirmed as published.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingMessage {

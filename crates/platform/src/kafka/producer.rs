@@ -84,16 +84,19 @@ impl EventProducer {
         EventProducer::new(&self.cfg)
     }
 
-    /// Publishes one record and waits for the broker's acknowledgement.
-    /// Returns the partition and offset. An empty `payload` is published as
-    /// a null value: a tombstone (see [`crate::events::tombstone`]).
-    pub async fn send(
+    /// Hands one record to the producer at once (so records keep the order
+    /// of the calls, across rounds too) and returns the wait for the
+    /// broker's acknowledgement: the partition and offset. An empty
+    /// `payload` is published as a null value: a tombstone (see
+    /// [`crate::events::tombstone`]). A full local queue fails the record
+    /// (the relay publishes it again).
+    pub fn enqueue(
         &self,
         topic: &str,
         key: &str,
         payload: &[u8],
         headers: &[(String, String)],
-    ) -> Result<(i32, i64), ProduceError> {
+    ) -> impl std::future::Future<Output = Result<(i32, i64), ProduceError>> + Send + 'static {
         let mut owned = OwnedHeaders::new_with_capacity(headers.len());
         for (k, v) in headers {
             owned = owned.insert(Header {
@@ -105,13 +108,19 @@ impl EventProducer {
         if !payload.is_empty() {
             record = record.payload(payload);
         }
-        self.inner
-            .send(record, MESSAGE_TIMEOUT)
-            .await
-            .map(|delivery| (delivery.partition, delivery.offset))
-            .map_err(|(source, _)| ProduceError::Delivery {
-                topic: topic.to_owned(),
-                source,
-            })
+        let enqueued = self.inner.send_result(record).map_err(|(e, _)| e);
+        let topic = topic.to_owned();
+        async move {
+            let delivered = match enqueued {
+                Ok(delivery) => match delivery.await {
+                    Ok(result) => result.map_err(|(e, _)| e),
+                    Err(_cancelled) => Err(KafkaError::Canceled),
+                },
+                Err(e) => Err(e),
+            };
+            delivered
+                .map(|d| (d.partition, d.offset))
+                .map_err(|source| ProduceError::Delivery { topic, source })
+        }
     }
 }
