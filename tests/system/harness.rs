@@ -104,18 +104,19 @@ impl Monolith {
         }
     }
 
-    /// A dev token for `user` of `tenant`, from `rapport dev-token`.
+    /// An admin's dev token for `user` of `tenant`, from `rapport dev-token`.
     pub(crate) fn token(&self, tenant: &str, user: &str) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_rapport"))
-            .args([
-                "dev-token",
-                "--tenant",
-                tenant,
-                "--user",
-                user,
-                "--role",
-                "admin",
-            ])
+        self.token_with_roles(tenant, user, &["admin"])
+    }
+
+    /// A dev token for `user` of `tenant` with `roles`.
+    pub(crate) fn token_with_roles(&self, tenant: &str, user: &str, roles: &[&str]) -> String {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rapport"));
+        cmd.args(["dev-token", "--tenant", tenant, "--user", user]);
+        for role in roles {
+            cmd.args(["--role", role]);
+        }
+        let out = cmd
             .arg("--data-dir")
             .arg(&self.data_dir)
             .output()

@@ -14,6 +14,7 @@ mod harness;
 mod isolation;
 mod migrate;
 mod readme;
+mod roles;
 mod shutdown;
 mod slice;
 mod trace;

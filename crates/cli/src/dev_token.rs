@@ -14,7 +14,7 @@ pub(crate) struct DevTokenArgs {
     /// User id of the caller.
     #[arg(long)]
     user: String,
-    /// Role; repeat for several (admin, manager, rep, system).
+    /// Role; repeat for several (admin, manager, rep, system, read-only).
     #[arg(long = "role", required = true)]
     roles: Vec<String>,
     /// Data directory of `rapport run` (the key is `<dir>/dev-token.key`).

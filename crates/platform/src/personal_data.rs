@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{FieldViolation, ServiceError, to_status},
-    identity::{Principal, TenantId},
+    identity::{Permission, TenantId, caller},
 };
 
 /// A service's records of people, as its personal-data export shows them.
@@ -36,8 +36,6 @@ pub trait PersonalDataSource: Send + Sync + 'static {
 
     /// The error of a request with invalid fields.
     fn invalid(violations: Vec<FieldViolation>) -> Self::Error;
-    /// The error of a request without a valid caller identity.
-    fn unauthenticated(reason: String) -> Self::Error;
     /// The records of `tenant` linked to `contact_id`, each as a JSON
     /// object, in the order the document lists them.
     async fn export(&self, tenant: &TenantId, contact_id: Uuid) -> Result<Vec<Value>, Self::Error>;
@@ -70,9 +68,10 @@ impl<S: ?Sized + PersonalDataSource> PersonalDataService for PersonalDataApi<S> 
         &self,
         req: Request<PersonalDataRequest>,
     ) -> Result<Response<PersonalData>, Status> {
-        let principal = Principal::from_metadata(req.metadata())
-            .map_err(|e| status::<S>(S::unauthenticated(e.to_string())))?;
-        tracing::Span::current().record("tenant", principal.tenant.as_str());
+        // The contacts service asks with the caller's principal: an
+        // export of someone's data is a tenant admin's request.
+        let principal = caller(req.metadata(), Permission::ExportPersonalData)
+            .map_err(|e| to_status(&e, S::DOMAIN))?;
         let contact_id = Uuid::parse_str(req.get_ref().contact_id.trim()).map_err(|_| {
             status::<S>(S::invalid(vec![FieldViolation::new(
                 "contact_id",
@@ -101,34 +100,29 @@ mod tests {
     use super::*;
     use crate::{
         error::{ErrorCode, status_details},
-        identity::{Role, UserId},
+        identity::{Principal, Role, UserId},
     };
 
     #[derive(Debug, thiserror::Error)]
     enum NoteError {
         #[error("invalid note")]
         Invalid(Vec<FieldViolation>),
-        #[error("{0}")]
-        Unauthenticated(String),
     }
 
     impl ServiceError for NoteError {
         fn code(&self) -> ErrorCode {
             match self {
                 NoteError::Invalid(_) => ErrorCode::InvalidArgument,
-                NoteError::Unauthenticated(_) => ErrorCode::Unauthenticated,
             }
         }
         fn reason(&self) -> &'static str {
             match self {
                 NoteError::Invalid(_) => "INVALID_NOTE",
-                NoteError::Unauthenticated(_) => "UNAUTHENTICATED",
             }
         }
         fn field_violations(&self) -> Vec<FieldViolation> {
             match self {
                 NoteError::Invalid(v) => v.clone(),
-                NoteError::Unauthenticated(_) => Vec::new(),
             }
         }
     }
@@ -145,9 +139,6 @@ mod tests {
 
         fn invalid(violations: Vec<FieldViolation>) -> NoteError {
             NoteError::Invalid(violations)
-        }
-        fn unauthenticated(reason: String) -> NoteError {
-            NoteError::Unauthenticated(reason)
         }
         async fn export(
             &self,
@@ -211,5 +202,16 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
+
+        let mut rep = principal_of("acme");
+        rep.roles = vec![Role::Rep, Role::Manager];
+        let denied = api
+            .export_personal_data(rep.request(request(&Uuid::now_v7().to_string())))
+            .await
+            .unwrap_err();
+        assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+        let details = status_details(&denied);
+        assert_eq!(details.reason.as_deref(), Some("PERMISSION_DENIED"));
+        assert_eq!(details.domain.as_deref(), Some("notes.rapport"));
     }
 }

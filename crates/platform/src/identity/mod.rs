@@ -7,9 +7,11 @@
 //! with the principal's tenant.
 
 mod dev_token;
+mod permission;
 mod principal;
 
 pub use dev_token::{DevTokenKey, DevTokenKeyError};
+pub use permission::{AccessError, Denied, Permission, caller};
 pub use principal::{
     IdentityError, PRINCIPAL_HEADER, Principal, ROLES_HEADER, Role, TENANT_HEADER, TenantId, UserId,
 };

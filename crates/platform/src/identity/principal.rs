@@ -119,7 +119,7 @@ impl From<UserId> for String {
     }
 }
 
-/// What a principal may do (record-level rules come with the access issue).
+/// A role: a set of [`super::Permission`]s (record-level rules come on top).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -131,6 +131,9 @@ pub enum Role {
     Rep,
     /// A partner system or internal job.
     System,
+    /// Reads what the record-level rules let it see; changes nothing.
+    #[serde(rename = "read-only")]
+    ReadOnly,
 }
 
 impl Role {
@@ -141,6 +144,7 @@ impl Role {
             Role::Manager => "manager",
             Role::Rep => "rep",
             Role::System => "system",
+            Role::ReadOnly => "read-only",
         }
     }
 }
@@ -153,6 +157,7 @@ impl FromStr for Role {
             "manager" => Ok(Role::Manager),
             "rep" => Ok(Role::Rep),
             "system" => Ok(Role::System),
+            "read-only" => Ok(Role::ReadOnly),
             other => Err(IdentityError::Role(other.to_owned())),
         }
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use rapport_platform::{
     error::{ErrorCode, ServiceError, to_status},
-    identity::Principal,
+    identity::{Permission, caller},
 };
 use rapport_proto::analytics::v1::{
     GetSummaryRequest, Summary, analytics_service_server::AnalyticsService,
@@ -63,9 +63,8 @@ impl AnalyticsService for AnalyticsApi {
         &self,
         req: Request<GetSummaryRequest>,
     ) -> Result<Response<Summary>, Status> {
-        let principal = Principal::from_metadata(req.metadata())
-            .map_err(|e| to_status(&AnalyticsError::Unauthenticated(e.to_string()), DOMAIN))?;
-        tracing::Span::current().record("tenant", principal.tenant.as_str());
+        let principal =
+            caller(req.metadata(), Permission::ReadRecords).map_err(|e| to_status(&e, DOMAIN))?;
         let s = self
             .store
             .summary(&principal.tenant)

@@ -7,7 +7,7 @@ use rapport_platform::{
     contact_changes::link_following_merges,
     error::to_status,
     grpc::PeerChannel,
-    identity::Principal,
+    identity::{Permission, Principal, caller},
     outbox_relay::OutboxSignal,
     proto_time::{from_timestamp, to_timestamp},
 };
@@ -84,9 +84,8 @@ impl CommsApi {
     }
 }
 
-fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
-    Principal::from_metadata(req.metadata())
-        .map_err(|e| status(CommsError::Unauthenticated(e.to_string())))
+fn principal<T>(req: &Request<T>, permission: Permission) -> Result<Principal, Status> {
+    caller(req.metadata(), permission).map_err(|e| to_status(&e, DOMAIN))
 }
 
 fn status(e: CommsError) -> Status {
@@ -124,8 +123,7 @@ impl CommsService for CommsApi {
         &self,
         req: Request<LogInteractionRequest>,
     ) -> Result<Response<pb::Interaction>, Status> {
-        let principal = principal(&req)?;
-        tracing::Span::current().record("tenant", principal.tenant.as_str());
+        let principal = principal(&req, Permission::WriteRecords)?;
         let i = req.into_inner().interaction.unwrap_or_default();
         let interaction = InteractionDraft {
             contact_id: i.contact_id,
@@ -166,8 +164,7 @@ impl CommsService for CommsApi {
         &self,
         req: Request<ListTimelineRequest>,
     ) -> Result<Response<ListTimelineResponse>, Status> {
-        let principal = principal(&req)?;
-        tracing::Span::current().record("tenant", principal.tenant.as_str());
+        let principal = principal(&req, Permission::ReadRecords)?;
         let req = req.into_inner();
         let contact_id = Uuid::parse_str(&req.contact_id)
             .map_err(|_| status(CommsError::ContactNotFound(req.contact_id.clone())))?;

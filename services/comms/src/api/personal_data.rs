@@ -29,10 +29,6 @@ impl PersonalDataSource for dyn InteractionStore {
         CommsError::Invalid(violations)
     }
 
-    fn unauthenticated(reason: String) -> CommsError {
-        CommsError::Unauthenticated(reason)
-    }
-
     /// Every interaction with the contact in `tenant`, newest first.
     async fn export(&self, tenant: &TenantId, contact_id: Uuid) -> Result<Vec<Value>, CommsError> {
         let interactions = self.contact_history(tenant, contact_id).await?;

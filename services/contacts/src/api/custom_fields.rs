@@ -1,7 +1,7 @@
-//! Custom field definitions (tenant admins).
+//! Custom field definitions: everyone reads them, tenant admins change them.
 
 use chrono::Utc;
-use rapport_platform::identity::{Principal, TenantId};
+use rapport_platform::identity::{Permission, Principal, TenantId};
 
 use super::ContactsApi;
 use crate::domain::{ContactError, CustomFieldDef, Kind, MAX_FIELDS};
@@ -13,6 +13,7 @@ impl ContactsApi {
         p: &Principal,
         mut def: CustomFieldDef,
     ) -> Result<CustomFieldDef, ContactError> {
+        p.require(Permission::ManageCustomFields)?;
         def.create_time = Utc::now();
         def.created_by = p.user.to_string();
         let def = def.validate().map_err(ContactError::Invalid)?;
@@ -50,11 +51,12 @@ impl ContactsApi {
     /// the field is defined again.
     pub async fn delete_custom_field(
         &self,
-        tenant: &TenantId,
+        p: &Principal,
         kind: Kind,
         key: &str,
     ) -> Result<(), ContactError> {
-        if self.store.delete_custom_field(tenant, kind, key).await? {
+        p.require(Permission::ManageCustomFields)?;
+        if self.store.delete_custom_field(&p.tenant, kind, key).await? {
             Ok(())
         } else {
             Err(ContactError::NotFound {
@@ -62,5 +64,20 @@ impl ContactsApi {
                 id: format!("{}/{key}", kind.as_str()),
             })
         }
+    }
+}
+
+impl ContactsApi {
+    /// Sets the tenant's default phone region (tenant admins).
+    pub async fn set_phone_region(
+        &self,
+        p: &Principal,
+        region: &crate::domain::Region,
+    ) -> Result<(), ContactError> {
+        p.require(Permission::ManageSettings)?;
+        Ok(self
+            .store
+            .set_phone_region(&p.tenant, region.code())
+            .await?)
     }
 }

@@ -1,7 +1,7 @@
 //! CSV export of a filtered list, streamed page by page.
 
 use futures::Stream;
-use rapport_platform::identity::TenantId;
+use rapport_platform::identity::{Permission, Principal};
 
 use super::{ContactsApi, SearchQuery};
 use crate::domain::{ContactError, CustomFieldDef, Kind, Record};
@@ -150,9 +150,11 @@ impl ContactsApi {
     /// then one chunk per page. Memory holds one page at a time.
     pub async fn export_csv(
         self: std::sync::Arc<Self>,
-        tenant: TenantId,
+        p: Principal,
         mut query: SearchQuery,
     ) -> Result<impl Stream<Item = Result<Vec<u8>, ContactError>>, ContactError> {
+        p.require(Permission::ExportRecords)?;
+        let tenant = p.tenant;
         let defs = self.store.custom_fields(&tenant, Some(query.kind)).await?;
         // Validate the filter before the stream starts, so a bad filter is
         // an error status rather than a broken download.

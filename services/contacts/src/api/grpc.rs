@@ -580,7 +580,7 @@ impl ContactsService for ContactsGrpc {
             .map_err(|e| status(invalid("object_type", e)))?
             .ok_or_else(|| status(invalid("object_type", "person or company")))?;
         self.0
-            .delete_custom_field(&p.tenant, kind, &r.key)
+            .delete_custom_field(&p, kind, &r.key)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::DeleteCustomFieldResponse {}))
@@ -748,12 +748,7 @@ impl ContactsService for ContactsGrpc {
             filter: filter(r.filter)?,
             ..Default::default()
         };
-        let stream = self
-            .0
-            .clone()
-            .export_csv(p.tenant.clone(), query)
-            .await
-            .map_err(status)?;
+        let stream = self.0.clone().export_csv(p, query).await.map_err(status)?;
         Ok(Response::new(Box::pin(stream.map(|chunk| {
             chunk
                 .map(|data| pb::ExportContactsChunk { data })
@@ -782,11 +777,7 @@ impl ContactsService for ContactsGrpc {
         let s = req.into_inner().settings.unwrap_or_default();
         let region = Region::parse(&s.default_phone_region)
             .map_err(|e| status(invalid("settings.default_phone_region", e.to_string())))?;
-        self.0
-            .store
-            .set_phone_region(&p.tenant, region.code())
-            .await
-            .map_err(store_status)?;
+        self.0.set_phone_region(&p, &region).await.map_err(status)?;
         Ok(Response::new(pb::ContactSettings {
             default_phone_region: region.code().to_owned(),
         }))

@@ -20,7 +20,7 @@ use std::{
 
 use chrono::Utc;
 use futures::{Stream, StreamExt};
-use rapport_platform::identity::{Principal, TenantId};
+use rapport_platform::identity::{Permission, Principal, TenantId};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -458,6 +458,7 @@ impl ContactsApi {
         p: &Principal,
         options: ImportOptions,
     ) -> Result<ImportJob, ContactError> {
+        p.require(Permission::ImportRecords)?;
         if let Some(d) = options.delimiter
             && !matches!(d, b',' | b';' | b'\t' | b'|')
         {
@@ -512,6 +513,7 @@ impl ContactsApi {
         S: Stream<Item = Result<Vec<u8>, E>> + Send + Unpin + 'static,
         E: std::fmt::Display + Send + 'static,
     {
+        p.require(Permission::ImportRecords)?;
         let pending = self.get_import(&p.tenant, id).await?;
         let mut job = pending.clone();
         job.state = ImportState::Running;

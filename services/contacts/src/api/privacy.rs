@@ -1,7 +1,7 @@
 //! Data protection: export everything about a person, and erase them.
 
 use chrono::Utc;
-use rapport_platform::identity::Principal;
+use rapport_platform::identity::{Permission, Principal};
 use rapport_proto::common::v1::{
     PersonalDataRequest, personal_data_service_client::PersonalDataServiceClient,
 };
@@ -22,6 +22,7 @@ impl ContactsApi {
         p: &Principal,
         id: &RecordId,
     ) -> Result<Value, ContactError> {
+        p.require(Permission::ExportPersonalData)?;
         let record = self.get_record(&p.tenant, Kind::Person, id).await?;
         let defs = self
             .store
@@ -79,6 +80,7 @@ impl ContactsApi {
         id: &RecordId,
         reason: &str,
     ) -> Result<ErasureAudit, ContactError> {
+        p.require(Permission::ErasePersonalData)?;
         let record = self.get_record(&p.tenant, Kind::Person, id).await?;
         if reason.chars().count() > 500 {
             return Err(crate::domain::invalid(

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chrono::Utc;
 use rapport_platform::{
     error::FieldViolation,
-    identity::{Principal, TenantId, UserId},
+    identity::{Permission, Principal, TenantId, UserId},
 };
 
 use super::ContactsApi;
@@ -113,6 +113,7 @@ impl ContactsApi {
         fields: Fields,
         allow_duplicate: bool,
     ) -> Result<Record, ContactError> {
+        p.require(Permission::WriteRecords)?;
         let record = self.new_record(p, kind, fields).await?;
         let unique = if allow_duplicate {
             Vec::new()
@@ -142,6 +143,7 @@ impl ContactsApi {
         etag: &str,
         mask: &[String],
     ) -> Result<Record, ContactError> {
+        p.require(Permission::WriteRecords)?;
         let current = self.get_record(&p.tenant, kind, id).await?;
         if !current.etag_matches(etag) {
             return Err(ContactError::Conflict(id.to_string()));
@@ -358,6 +360,7 @@ impl ContactsApi {
         merged: &[RecordId],
         etag: &str,
     ) -> Result<Record, ContactError> {
+        p.require(Permission::MergeRecords)?;
         let distinct: HashSet<&RecordId> = merged.iter().collect();
         if merged.is_empty() || merged.len() > MAX_MERGE {
             return Err(invalid(
@@ -459,6 +462,7 @@ impl ContactsApi {
         new_owner: &str,
         new_team: &str,
     ) -> Result<u64, ContactError> {
+        p.require(Permission::ReassignOwners)?;
         let new_owner = UserId::parse(new_owner.trim())
             .map_err(|_| invalid("new_owner", "required: the user id of the new owner"))?
             .to_string();

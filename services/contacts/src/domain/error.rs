@@ -41,6 +41,9 @@ pub enum ContactError {
     /// The caller's identity is missing or invalid.
     #[error("{0}")]
     Unauthenticated(String),
+    /// The caller's roles do not allow this.
+    #[error("{0}")]
+    PermissionDenied(#[from] rapport_platform::identity::Denied),
     /// A peer service failed (data-protection export).
     #[error("{service} unavailable: {message}")]
     Peer {
@@ -69,6 +72,7 @@ impl ServiceError for ContactError {
             ContactError::FailedPrecondition(_)
             | ContactError::Store(StoreError::Unsupported(_)) => ErrorCode::FailedPrecondition,
             ContactError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            ContactError::PermissionDenied(_) => ErrorCode::PermissionDenied,
             ContactError::Peer { .. } | ContactError::Store(StoreError::Unavailable(_)) => {
                 ErrorCode::Unavailable
             }
@@ -92,6 +96,7 @@ impl ServiceError for ContactError {
             ContactError::AlreadyExists(_) => "ALREADY_EXISTS",
             ContactError::FailedPrecondition(_) => "FAILED_PRECONDITION",
             ContactError::Unauthenticated(_) => "UNAUTHENTICATED",
+            ContactError::PermissionDenied(_) => "PERMISSION_DENIED",
             ContactError::Peer { .. } => "PEER_UNAVAILABLE",
             ContactError::Store(rapport_store::StoreError::InvalidPageToken) => {
                 "INVALID_PAGE_TOKEN"
@@ -121,6 +126,9 @@ impl ServiceError for ContactError {
                 ("existing_id".to_owned(), existing_id.clone()),
                 ("duplicate_key".to_owned(), key.clone()),
             ]),
+            ContactError::PermissionDenied(d) => {
+                HashMap::from([("permission".to_owned(), d.permission.as_str().to_owned())])
+            }
             _ => HashMap::new(),
         }
     }

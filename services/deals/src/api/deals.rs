@@ -4,8 +4,11 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use rapport_platform::{
-    contact_changes::link_following_merges, error::to_status, identity::Principal,
-    outbox_relay::OutboxSignal, proto_time::to_timestamp,
+    contact_changes::link_following_merges,
+    error::to_status,
+    identity::{Permission, Principal, caller},
+    outbox_relay::OutboxSignal,
+    proto_time::to_timestamp,
 };
 use rapport_proto::{
     common::v1::{AuditStamp, Money as PbMoney},
@@ -41,9 +44,8 @@ fn status(e: DealError) -> Status {
     to_status(&e, DOMAIN)
 }
 
-fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
-    Principal::from_metadata(req.metadata())
-        .map_err(|e| status(DealError::Unauthenticated(e.to_string())))
+fn principal<T>(req: &Request<T>, permission: Permission) -> Result<Principal, Status> {
+    caller(req.metadata(), permission).map_err(|e| to_status(&e, DOMAIN))
 }
 
 #[tonic::async_trait]
@@ -53,8 +55,7 @@ impl DealsService for DealsApi {
         &self,
         req: Request<CreateDealRequest>,
     ) -> Result<Response<pb::Deal>, Status> {
-        let principal = principal(&req)?;
-        tracing::Span::current().record("tenant", principal.tenant.as_str());
+        let principal = principal(&req, Permission::WriteRecords)?;
         let d = req.into_inner().deal.unwrap_or_default();
         let deal = DealDraft {
             title: d.title,
@@ -98,8 +99,7 @@ impl DealsService for DealsApi {
 
     #[tracing::instrument(skip_all, fields(tenant))]
     async fn get_deal(&self, req: Request<GetDealRequest>) -> Result<Response<pb::Deal>, Status> {
-        let principal = principal(&req)?;
-        tracing::Span::current().record("tenant", principal.tenant.as_str());
+        let principal = principal(&req, Permission::ReadRecords)?;
         let id = &req.get_ref().id;
         let not_found = || status(DealError::NotFound(id.chars().take(64).collect()));
         let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;

@@ -29,10 +29,6 @@ impl PersonalDataSource for dyn DealStore {
         DealError::Invalid(violations)
     }
 
-    fn unauthenticated(reason: String) -> DealError {
-        DealError::Unauthenticated(reason)
-    }
-
     /// Every deal linked to the contact in `tenant`.
     async fn export(&self, tenant: &TenantId, contact_id: Uuid) -> Result<Vec<Value>, DealError> {
         let deals = self.list_by_contact(tenant, contact_id).await?;

@@ -29,10 +29,6 @@ impl PersonalDataSource for dyn TaskStore {
         TaskError::Invalid(violations)
     }
 
-    fn unauthenticated(reason: String) -> TaskError {
-        TaskError::Unauthenticated(reason)
-    }
-
     /// Every task linked to the contact in `tenant`.
     async fn export(&self, tenant: &TenantId, contact_id: Uuid) -> Result<Vec<Value>, TaskError> {
         let tasks = self.list_by_contact(tenant, contact_id).await?;

@@ -6,7 +6,7 @@ use chrono::Utc;
 use rapport_platform::{
     contact_changes::link_following_merges,
     error::to_status,
-    identity::Principal,
+    identity::{Permission, Principal, caller},
     outbox_relay::OutboxSignal,
     proto_time::{from_timestamp, to_timestamp},
 };
@@ -44,9 +44,8 @@ fn status(e: TaskError) -> Status {
     to_status(&e, DOMAIN)
 }
 
-fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
-    Principal::from_metadata(req.metadata())
-        .map_err(|e| status(TaskError::Unauthenticated(e.to_string())))
+fn principal<T>(req: &Request<T>, permission: Permission) -> Result<Principal, Status> {
+    caller(req.metadata(), permission).map_err(|e| to_status(&e, DOMAIN))
 }
 
 #[tonic::async_trait]
@@ -56,8 +55,7 @@ impl TasksService for TasksApi {
         &self,
         req: Request<CreateTaskRequest>,
     ) -> Result<Response<pb::Task>, Status> {
-        let principal = principal(&req)?;
-        tracing::Span::current().record("tenant", principal.tenant.as_str());
+        let principal = principal(&req, Permission::WriteRecords)?;
         let t = req.into_inner().task.unwrap_or_default();
         let task = TaskDraft {
             title: t.title,
@@ -97,8 +95,7 @@ impl TasksService for TasksApi {
 
     #[tracing::instrument(skip_all, fields(tenant))]
     async fn get_task(&self, req: Request<GetTaskRequest>) -> Result<Response<pb::Task>, Status> {
-        let principal = principal(&req)?;
-        tracing::Span::current().record("tenant", principal.tenant.as_str());
+        let principal = principal(&req, Permission::ReadRecords)?;
         let id = &req.get_ref().id;
         let not_found = || status(TaskError::NotFound(id.chars().take(64).collect()));
         let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;

@@ -1,0 +1,178 @@
+//! Roles are enforced behind the REST API: what a role may not do answers
+//! 403 `PERMISSION_DENIED` naming the permission, and changes nothing.
+
+use serde_json::{Value, json};
+
+use crate::harness::Monolith;
+
+/// Asserts a refusal for want of `permission`.
+fn refused(what: &str, (status, body): (u16, Value), permission: &str) {
+    assert_eq!(status, 403, "{what}: {body}");
+    assert_eq!(body["reason"], "PERMISSION_DENIED", "{what}: {body}");
+    assert_eq!(body["permission"], permission, "{what}: {body}");
+}
+
+#[tokio::test]
+async fn each_role_does_what_it_is_granted_and_nothing_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Monolith::start(dir.path(), &[]);
+    let admin = app.token("acme", "alice");
+    let manager = app.token_with_roles("acme", "maria", &["manager"]);
+    let rep = app.token_with_roles("acme", "ravi", &["rep"]);
+    let viewer = app.token_with_roles("acme", "vera", &["read-only"]);
+
+    let ada = app.create_contact(&rep, "Ada").await;
+    let bea = app.create_contact(&rep, "Bea").await;
+
+    // Tenant configuration and data protection: admins only.
+    for token in [&manager, &rep, &viewer] {
+        refused(
+            "define a custom field",
+            app.post(
+                "/v1/custom-fields",
+                token,
+                json!({"key": "tier", "object_type": "person", "label": "Tier", "type": "text"}),
+            )
+            .await,
+            "custom_fields.manage",
+        );
+        let (s, _, body) = app
+            .call("DELETE", "/v1/custom-fields/person/tier", Some(token), None)
+            .await;
+        refused("delete a custom field", (s, body), "custom_fields.manage");
+        let (s, _, body) = app
+            .call(
+                "PATCH",
+                "/v1/contact-settings",
+                Some(token),
+                Some(br#"{"default_phone_region": "DE"}"#.to_vec()),
+            )
+            .await;
+        refused("change the phone region", (s, body), "settings.manage");
+        refused(
+            "erase a person",
+            app.post(
+                &format!("/v1/contacts/{ada}:erase"),
+                token,
+                json!({"reason": "asked"}),
+            )
+            .await,
+            "personal_data.erase",
+        );
+        refused(
+            "export a person's data",
+            app.get(&format!("/v1/contacts/{ada}:personal-data"), token)
+                .await,
+            "personal_data.export",
+        );
+    }
+    // Bulk changes: managers and admins.
+    for token in [&rep, &viewer] {
+        refused(
+            "merge",
+            app.post(
+                "/v1/contacts:merge",
+                token,
+                json!({"survivor_id": ada, "merged_ids": [bea]}),
+            )
+            .await,
+            "records.merge",
+        );
+        refused(
+            "hand over",
+            app.post(
+                "/v1/contacts:reassign-owner",
+                token,
+                json!({"from_owner": "ravi", "new_owner": "mallory"}),
+            )
+            .await,
+            "records.reassign",
+        );
+        refused(
+            "export",
+            app.post("/v1/exports", token, json!({"object_type": "person"}))
+                .await,
+            "records.export",
+        );
+        refused(
+            "import",
+            app.post("/v1/imports", token, json!({})).await,
+            "records.import",
+        );
+    }
+    // Read-only reads and writes nothing.
+    refused(
+        "create a person",
+        app.post("/v1/contacts", &viewer, json!({"given_name": "Cy"}))
+            .await,
+        "records.write",
+    );
+    refused(
+        "log an interaction",
+        app.post(
+            &format!("/v1/contacts/{ada}/interactions"),
+            &viewer,
+            json!({"channel": "note", "direction": "internal", "occurred_at": "2026-11-01T08:00:00Z"}),
+        )
+        .await,
+        "records.write",
+    );
+    refused(
+        "create a deal",
+        app.post(
+            "/v1/deals",
+            &viewer,
+            json!({"title": "Seats", "contact_id": ada}),
+        )
+        .await,
+        "records.write",
+    );
+    refused(
+        "create a task",
+        app.post(
+            "/v1/tasks",
+            &viewer,
+            json!({"title": "Call back", "contact_id": ada}),
+        )
+        .await,
+        "records.write",
+    );
+    let (s, person) = app.get(&format!("/v1/contacts/{ada}"), &viewer).await;
+    assert_eq!(s, 200, "{person}");
+
+    // Nothing refused changed anything: both people exist, still Ravi's,
+    // and the region is the default.
+    for id in [&ada, &bea] {
+        let (s, person) = app.get(&format!("/v1/contacts/{id}"), &admin).await;
+        assert_eq!(s, 200, "{person}");
+        assert_eq!(person["owner"], "ravi", "{person}");
+    }
+    let (_, fields) = app.get("/v1/custom-fields", &admin).await;
+    assert_eq!(fields["fields"], json!([]), "{fields}");
+
+    // What each role is granted works.
+    let (s, merged) = app
+        .post(
+            "/v1/contacts:merge",
+            &manager,
+            json!({"survivor_id": ada, "merged_ids": [bea]}),
+        )
+        .await;
+    assert_eq!(s, 200, "a manager merges: {merged}");
+    let (s, field) = app
+        .post(
+            "/v1/custom-fields",
+            &admin,
+            json!({"key": "tier", "object_type": "person", "label": "Tier", "type": "text"}),
+        )
+        .await;
+    assert_eq!(s, 201, "an admin defines fields: {field}");
+    let (s, erased) = app
+        .post(
+            &format!("/v1/contacts/{ada}:erase"),
+            &admin,
+            json!({"reason": "asked"}),
+        )
+        .await;
+    assert_eq!(s, 200, "an admin erases: {erased}");
+}
