@@ -20,6 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod broker_probe;
 mod contacts;
 mod phones;
 mod pipeline;
@@ -71,6 +72,14 @@ enum Scenario {
         /// Topic sizes to measure at, ascending, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
         sizes: Vec<u64>,
+    },
+    /// Produce-then-fetch probe of the embedded broker (tansu 0.6.0 with
+    /// Rapport's header index), the same workload `loadtests/broker-probe`
+    /// runs against nisshi-broker.
+    Broker {
+        /// Records to produce and fetch back.
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
     },
     /// Phone normalisation cost per number (no server).
     Phones {
@@ -303,6 +312,16 @@ async fn main() -> anyhow::Result<()> {
             rapport,
         } => contacts::contacts(rows, seconds, concurrency, rapport).await,
         Scenario::Pipeline { sizes } => pipeline::pipeline(sizes).await,
+        Scenario::Broker { records } => {
+            let dir = tempfile::tempdir()?;
+            let broker =
+                rapport_broker::EmbeddedBroker::start("127.0.0.1:0".parse()?, None, dir.path())
+                    .await?;
+            println!("tansu 0.6.0 on sqlite (Rapport's embedded broker)");
+            broker_probe::probe(&broker.addr().to_string(), records).await?;
+            broker.stop(Duration::from_secs(5)).await;
+            Ok(())
+        }
         Scenario::Phones { rounds } => phones::phones(rounds),
     }
 }
