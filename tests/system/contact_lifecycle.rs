@@ -185,6 +185,9 @@ async fn erasure_reaches_every_service_and_partners() {
                 .insert("x-rapport-tenant", "acme".parse().unwrap());
             req.metadata_mut()
                 .insert("x-rapport-principal", "alice".parse().unwrap());
+            // A person's data is exported for tenant admins only.
+            req.metadata_mut()
+                .insert("x-rapport-roles", "admin".parse().unwrap());
             let doc = client.export_personal_data(req).await.ok()?.into_inner();
             (!doc.document_json.contains("private matter")).then_some(doc.document_json)
         }
