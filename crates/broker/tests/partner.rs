@@ -65,6 +65,29 @@ async fn setup(records: usize) -> Setup {
     }
 }
 
+impl Setup {
+    async fn stop(self) {
+        self.partners.stop().await;
+        self.broker.stop(Duration::from_secs(5)).await;
+    }
+}
+
+/// Sends one forged event through `bootstrap`.
+async fn forge(
+    bootstrap: &str,
+    idempotent: bool,
+) -> Result<(i32, i64), (KafkaError, rdkafka::message::OwnedMessage)> {
+    producer(bootstrap, idempotent)
+        .send(
+            FutureRecord::to(TOPIC)
+                .key("acme/1")
+                .payload("forged ContactErased"),
+            Duration::from_secs(10),
+        )
+        .await
+        .map(|d| (d.partition, d.offset))
+}
+
 fn producer(bootstrap: &str, idempotent: bool) -> FutureProducer {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -134,34 +157,19 @@ async fn partners_read_every_record_through_their_own_address() {
     .await
     .unwrap();
     assert_eq!(metadata, vec![partner]);
-    s.partners.stop().await;
-    s.broker.stop(Duration::from_secs(5)).await;
+    s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partners_cannot_produce_with_or_without_idempotence() {
     let s = setup(3).await;
     let partner = s.partners.addr().to_string();
-    let plain = producer(&partner, false)
-        .send(
-            FutureRecord::to(TOPIC)
-                .key("acme/1")
-                .payload("forged ContactErased"),
-            Duration::from_secs(10),
-        )
-        .await;
+    let plain = forge(&partner, false).await;
     let Err((KafkaError::MessageProduction(code), _)) = plain else {
         panic!("a partner's produce must fail, got {plain:?}");
     };
     assert_eq!(code, RDKafkaErrorCode::TopicAuthorizationFailed);
-    let idempotent = producer(&partner, true)
-        .send(
-            FutureRecord::to(TOPIC)
-                .key("acme/1")
-                .payload("forged ContactErased"),
-            Duration::from_secs(10),
-        )
-        .await;
+    let idempotent = forge(&partner, true).await;
     assert!(
         idempotent.is_err(),
         "an idempotent producer is refused its producer id too"
@@ -171,8 +179,7 @@ async fn partners_cannot_produce_with_or_without_idempotence() {
         .await
         .unwrap();
     assert_eq!(watermark, 3, "nothing a partner sent reached the log");
-    s.partners.stop().await;
-    s.broker.stop(Duration::from_secs(5)).await;
+    s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,6 +228,5 @@ async fn partners_commit_their_own_groups_and_never_rapports() {
         rapports.find_partition(TOPIC, 0).unwrap().offset(),
         Offset::Invalid
     );
-    s.partners.stop().await;
-    s.broker.stop(Duration::from_secs(5)).await;
+    s.stop().await;
 }
