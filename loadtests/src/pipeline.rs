@@ -118,7 +118,8 @@ async fn produce(producer: &EventProducer, principal: &Principal, n: u64) -> any
             .collect();
         let sends = messages
             .iter()
-            .map(|m| producer.enqueue(&m.topic, &m.key, &m.payload, &m.headers));
+            .map(|m| producer.enqueue(&m.topic, &m.key, &m.payload, &m.headers))
+            .collect::<Result<Vec<_>, _>>()?;
         for result in futures::future::join_all(sends).await {
             result?;
         }

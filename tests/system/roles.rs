@@ -100,6 +100,28 @@ async fn each_role_does_what_it_is_granted_and_nothing_more() {
             "records.import",
         );
     }
+    // A partner system imports, but a file with an owner column is a
+    // bulk hand-over.
+    let system = app.token_with_roles("acme", "crm-sync", &["system"]);
+    refused(
+        "import with an owner column",
+        app.post(
+            "/v1/imports",
+            &system,
+            json!({"column_mapping": {"Name": "given_name", "Owner": "owner"}}),
+        )
+        .await,
+        "records.reassign",
+    );
+    let (s, job) = app
+        .post(
+            "/v1/imports",
+            &system,
+            json!({"column_mapping": {"Name": "given_name"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "a system imports: {job}");
+
     // Read-only reads and writes nothing.
     refused(
         "create a person",

@@ -55,6 +55,12 @@ const MAX_REQUEST_BYTES: usize = 1 << 20;
 const MAX_CONNECTIONS: usize = 256;
 /// Requests forwarded and not yet answered, per connection.
 const IN_FLIGHT: usize = 64;
+/// A connection without a request for this long is closed (Kafka brokers
+/// close idle connections after 10 minutes too; clients reconnect).
+const IDLE: std::time::Duration = std::time::Duration::from_secs(600);
+/// Partitions a refused Produce may name; a larger one closes the
+/// connection, so no refusal grows far beyond the request.
+const MAX_REFUSED_PARTITIONS: usize = 10_000;
 
 /// Kafka API keys (`ApiKey` in the protocol's message definitions).
 mod api {
@@ -197,6 +203,15 @@ fn refuse_produce(frame: &[u8], api_version: i16, correlation_id: i32) -> Verdic
     if request.acks == 0 {
         return Verdict::RefuseUnanswered;
     }
+    let partitions: usize = request
+        .topic_data
+        .iter()
+        .flatten()
+        .map(|t| t.partition_data.as_ref().map_or(0, Vec::len))
+        .sum();
+    if partitions > MAX_REFUSED_PARTITIONS {
+        return Verdict::Close(format!("a Produce request naming {partitions} partitions"));
+    }
     let refused: i16 = ErrorCode::TopicAuthorizationFailed.into();
     let responses = request
         .topic_data
@@ -215,7 +230,7 @@ fn refuse_produce(frame: &[u8], api_version: i16, correlation_id: i32) -> Verdic
                         .log_append_time_ms(Some(-1))
                         .log_start_offset(Some(-1))
                         .record_errors(Some(vec![]))
-                        .error_message(Some("partners may read Rapport's topics, not write".into()))
+                        .error_message(None)
                 })
                 .collect();
             TopicProduceResponse::default()
@@ -524,7 +539,9 @@ async fn serve_connection(
     let responses = answer_in_order(pending_rx, upstream_rx, client_tx, advertised.clone());
     let requests = async move {
         loop {
-            let Some(frame) = read_frame(&mut client_rx, Some(MAX_REQUEST_BYTES)).await? else {
+            let next =
+                tokio::time::timeout(IDLE, read_frame(&mut client_rx, Some(MAX_REQUEST_BYTES)));
+            let Some(frame) = next.await.map_err(|_| format!("idle for {IDLE:?}"))?? else {
                 return Ok::<(), String>(());
             };
             let (api_key, api_version, _) = peek_header(&frame).unwrap_or_default();
@@ -554,10 +571,17 @@ async fn serve_connection(
             }
         }
     };
-    // The request side ends first on a close; the response side then writes
-    // what is pending and ends when the queue is empty.
-    let (requests, responses) = tokio::join!(requests, responses);
-    requests.and(responses)
+    // A partner that closes its side gets what is pending, then the end;
+    // any failure on either side drops both sockets at once (a side left
+    // blocked on a peer that stopped reading would hold the slot forever).
+    tokio::pin!(requests, responses);
+    tokio::select! {
+        r = &mut requests => match r {
+            Ok(()) => responses.await,
+            Err(e) => Err(e),
+        },
+        r = &mut responses => r,
+    }
 }
 
 async fn answer_in_order(
@@ -719,6 +743,28 @@ mod tests {
                 partitions.iter().map(|p| (p.index, p.error_code)).collect();
             assert_eq!(refused, vec![(0, 29), (2, 29)], "v{version}");
         }
+    }
+
+    #[test]
+    fn a_produce_naming_too_many_partitions_closes_the_connection() {
+        let many = ProduceRequest::default()
+            .transactional_id(None)
+            .acks(-1)
+            .timeout_ms(1000)
+            .topic_data(Some(vec![
+                TopicProduceData::default()
+                    .name("rapport.contacts.v1".into())
+                    .partition_data(Some(
+                        (0..=MAX_REFUSED_PARTITIONS as i32)
+                            .map(|i| PartitionProduceData::default().index(i).records(None))
+                            .collect(),
+                    )),
+            ]))
+            .into();
+        assert!(matches!(
+            judge(request(api::PRODUCE, 7, many)),
+            Verdict::Close(_)
+        ));
     }
 
     #[test]

@@ -107,7 +107,11 @@ pub async fn run_relay(
             }
             continue;
         }
-        if in_flight.is_none() && !lease.held().await {
+        // Asked every step: a lease is renewed when asked, and under steady
+        // writes a round is always in flight. Once it is lost, the round in
+        // flight is finished and no new one starts.
+        let held = lease.held().await;
+        if !held && in_flight.is_none() {
             // Another replica publishes; ask again after a pause.
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -127,7 +131,7 @@ pub async fn run_relay(
         };
         let stepped = tokio::select! {
             _ = shutdown.cancelled() => break,
-            r = relay.step(&mut in_flight) => r,
+            r = relay.step(&mut in_flight, held) => r,
         };
         match stepped {
             Ok(()) => {
@@ -186,10 +190,13 @@ async fn renew(service: &'static str, producer: EventProducer, reason: String) -
     }
 }
 
+/// The broker's acknowledgement of one message: its partition and offset.
+type Ack = BoxFuture<'static, Result<(i32, i64), ProduceError>>;
+
 /// Messages handed to the producer and not yet acknowledged.
 struct Round {
     pending: Vec<PendingMessage>,
-    acks: Vec<BoxFuture<'static, Result<(i32, i64), ProduceError>>>,
+    acks: Vec<Ack>,
 }
 
 /// What one relay works with during a step.
@@ -202,15 +209,18 @@ struct Relay<'a> {
 }
 
 impl Relay<'_> {
-    /// Hands the next round to the producer, then finishes the round in
-    /// flight; the new round is in flight afterwards (`None` when the outbox
+    /// Hands the next round to the producer (unless `start_next` is false:
+    /// the lease was lost), then finishes the round in flight; the new round is in flight afterwards (`None` when the outbox
     /// had nothing more). After any failure nothing is left in flight, and
     /// `Err` asks for the back-off: what was not marked is read again, in
     /// order, by the next step.
-    async fn step(&self, in_flight: &mut Option<Round>) -> Result<(), ()> {
-        let next = self
-            .start_round(in_flight.as_ref().map(|r| r.pending.as_slice()))
-            .await;
+    async fn step(&self, in_flight: &mut Option<Round>, start_next: bool) -> Result<(), ()> {
+        let next = if start_next {
+            self.start_round(in_flight.as_ref().map(|r| r.pending.as_slice()))
+                .await
+        } else {
+            Ok(None)
+        };
         let mut blocked = HashSet::new();
         let finished = match in_flight.take() {
             Some(round) => self.finish_round(round, &mut blocked).await,
@@ -251,16 +261,30 @@ impl Relay<'_> {
             .filter(|p| !flying.contains(p.position.as_slice()))
             .take(BATCH)
             .collect();
+        // A message the producer cannot take now (its queue is full) ends
+        // the round there: handing it later messages of the same key would
+        // put them in the log before it. The rest is read again next step.
+        let mut pending = pending;
+        let mut acks = Vec::with_capacity(pending.len());
+        for p in &pending {
+            match self.enqueue(p) {
+                Ok(ack) => acks.push(ack),
+                Err(e) => {
+                    tracing::debug!(service = self.service, error = %e, "producer queue full; the round ends here");
+                    break;
+                }
+            }
+        }
+        pending.truncate(acks.len());
         if pending.is_empty() {
             return Ok(None);
         }
-        let acks = pending.iter().map(|p| self.enqueue(p)).collect();
         Ok(Some(Round { pending, acks }))
     }
 
     /// Hands one message to the producer inside its `kafka.publish` span,
     /// which continues the trace stored with the message.
-    fn enqueue(&self, p: &PendingMessage) -> BoxFuture<'static, Result<(i32, i64), ProduceError>> {
+    fn enqueue(&self, p: &PendingMessage) -> Result<Ack, ProduceError> {
         let m = &p.message;
         let mut headers = KeyValues(m.headers.clone());
         let span = tracing::info_span!(
@@ -279,8 +303,8 @@ impl Relay<'_> {
         let ack = span.in_scope(|| {
             self.producer
                 .enqueue(&m.topic, &m.key, &m.payload, &headers.0)
-        });
-        ack.instrument(span).boxed()
+        })?;
+        Ok(ack.instrument(span).boxed())
     }
 
     /// Waits for a round's acknowledgements, makes them durable at the

@@ -79,16 +79,18 @@ async fn a_producer_that_failed_fatally_is_replaced_and_publishing_goes_on() {
         RDKafkaApiKey::Produce,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER],
     );
-    let failed = probe.enqueue(TOPIC, "acme/probe", &[1], &[]).await;
-    assert!(failed.is_err());
+    let send = || async {
+        match probe.enqueue(TOPIC, "acme/probe", &[1], &[]) {
+            Ok(ack) => ack.await,
+            Err(e) => Err(e),
+        }
+    };
+    assert!(send().await.is_err());
     assert!(
         probe.fatal_error().is_some(),
         "the error is fatal for the producer"
     );
-    assert!(
-        probe.enqueue(TOPIC, "acme/probe", &[1], &[]).await.is_err(),
-        "and stays so"
-    );
+    assert!(send().await.is_err(), "and stays so");
 
     let dir = tempfile::tempdir().unwrap();
     let db = common::outbox_with(dir.path(), (0..3).map(message).collect()).await;

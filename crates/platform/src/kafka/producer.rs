@@ -88,15 +88,18 @@ impl EventProducer {
     /// of the calls, across rounds too) and returns the wait for the
     /// broker's acknowledgement: the partition and offset. An empty
     /// `payload` is published as a null value: a tombstone (see
-    /// [`crate::events::tombstone`]). A full local queue fails the record
-    /// (the relay publishes it again).
+    /// [`crate::events::tombstone`]). `Err` when the producer cannot take
+    /// it now (its local queue is full): nothing was handed over.
     pub fn enqueue(
         &self,
         topic: &str,
         key: &str,
         payload: &[u8],
         headers: &[(String, String)],
-    ) -> impl std::future::Future<Output = Result<(i32, i64), ProduceError>> + Send + 'static {
+    ) -> Result<
+        impl std::future::Future<Output = Result<(i32, i64), ProduceError>> + Send + 'static,
+        ProduceError,
+    > {
         let mut owned = OwnedHeaders::new_with_capacity(headers.len());
         for (k, v) in headers {
             owned = owned.insert(Header {
@@ -108,19 +111,20 @@ impl EventProducer {
         if !payload.is_empty() {
             record = record.payload(payload);
         }
-        let enqueued = self.inner.send_result(record).map_err(|(e, _)| e);
+        let failed = |source| ProduceError::Delivery {
+            topic: topic.to_owned(),
+            source,
+        };
+        let delivery = self.inner.send_result(record).map_err(|(e, _)| failed(e))?;
         let topic = topic.to_owned();
-        async move {
-            let delivered = match enqueued {
-                Ok(delivery) => match delivery.await {
-                    Ok(result) => result.map_err(|(e, _)| e),
-                    Err(_cancelled) => Err(KafkaError::Canceled),
-                },
-                Err(e) => Err(e),
+        Ok(async move {
+            let delivered = match delivery.await {
+                Ok(result) => result.map_err(|(e, _)| e),
+                Err(_cancelled) => Err(KafkaError::Canceled),
             };
             delivered
                 .map(|d| (d.partition, d.offset))
                 .map_err(|source| ProduceError::Delivery { topic, source })
-        }
+        })
     }
 }

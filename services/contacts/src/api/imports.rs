@@ -459,6 +459,14 @@ impl ContactsApi {
         options: ImportOptions,
     ) -> Result<ImportJob, ContactError> {
         p.require(Permission::ImportRecords)?;
+        // A file with owner or team columns hands records over in bulk.
+        if options
+            .column_mapping
+            .values()
+            .any(|field| matches!(field.trim(), "owner" | "team"))
+        {
+            p.require(Permission::ReassignOwners)?;
+        }
         if let Some(d) = options.delimiter
             && !matches!(d, b',' | b';' | b'\t' | b'|')
         {
