@@ -18,7 +18,7 @@ use std::sync::Arc;
 use rapport_platform::{
     LatePeer,
     error::to_status,
-    identity::{Permission, Principal},
+    identity::{Permission, Principal, caller},
     outbox_relay::OutboxSignal,
 };
 use rapport_store::StoreError;
@@ -111,12 +111,7 @@ impl ContactsApi {
 /// The caller, who must at least be allowed to read (every method reads);
 /// use cases that change data ask for more.
 fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
-    let p = Principal::from_metadata(req.metadata())
-        .map_err(|e| status(ContactError::Unauthenticated(e.to_string())))?;
-    tracing::Span::current().record("tenant", p.tenant.as_str());
-    p.require(Permission::ReadRecords)
-        .map_err(|d| status(d.into()))?;
-    Ok(p)
+    caller(req.metadata(), Permission::ReadRecords).map_err(|e| to_status(&e, DOMAIN))
 }
 
 fn status(e: ContactError) -> Status {

@@ -38,9 +38,6 @@ pub enum ContactError {
     /// The request is valid but the state does not allow it.
     #[error("{0}")]
     FailedPrecondition(String),
-    /// The caller's identity is missing or invalid.
-    #[error("{0}")]
-    Unauthenticated(String),
     /// The caller's roles do not allow this.
     #[error("{0}")]
     PermissionDenied(#[from] rapport_platform::identity::Denied),
@@ -71,7 +68,6 @@ impl ServiceError for ContactError {
             }
             ContactError::FailedPrecondition(_)
             | ContactError::Store(StoreError::Unsupported(_)) => ErrorCode::FailedPrecondition,
-            ContactError::Unauthenticated(_) => ErrorCode::Unauthenticated,
             ContactError::PermissionDenied(_) => ErrorCode::PermissionDenied,
             ContactError::Peer { .. } | ContactError::Store(StoreError::Unavailable(_)) => {
                 ErrorCode::Unavailable
@@ -95,7 +91,6 @@ impl ServiceError for ContactError {
             ContactError::Duplicate { .. } => "DUPLICATE_RECORD",
             ContactError::AlreadyExists(_) => "ALREADY_EXISTS",
             ContactError::FailedPrecondition(_) => "FAILED_PRECONDITION",
-            ContactError::Unauthenticated(_) => "UNAUTHENTICATED",
             ContactError::PermissionDenied(_) => "PERMISSION_DENIED",
             ContactError::Peer { .. } => "PEER_UNAVAILABLE",
             ContactError::Store(rapport_store::StoreError::InvalidPageToken) => {
