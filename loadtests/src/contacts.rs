@@ -179,11 +179,15 @@ pub(crate) async fn contacts(
         tenant: TenantId::parse("loadtest")?,
         user: UserId::parse("bench")?,
         roles: vec![Role::Admin],
+        teams: Vec::new(),
     };
     let channel = tonic::transport::Endpoint::from_shared(grpc)?
         .connect()
         .await?;
-    let client = ContactsServiceClient::new(channel);
+    let client = ContactsServiceClient::new(tonic::service::interceptor::InterceptedService::new(
+        channel,
+        rapport_platform::grpc::PeerInterceptor::new(app.principal_key.clone()),
+    ));
     let (c, p) = (client.clone(), principal.clone());
     phase(
         "phone-lookup",

@@ -97,6 +97,9 @@ struct Monolith {
     grpc: std::collections::HashMap<String, String>,
     _dir: tempfile::TempDir,
     token: String,
+    /// The key the monolith's services check principals with, for calls
+    /// straight to a service's gRPC port.
+    principal_key: rapport_platform::identity::PrincipalKey,
 }
 
 impl Drop for Monolith {
@@ -156,10 +159,13 @@ fn start(binary: &PathBuf) -> anyhow::Result<Monolith> {
         ])
         .arg(dir.path())
         .output()?;
+    let principal_key =
+        rapport_platform::identity::PrincipalKey::load(&dir.path().join("principal.key"))?;
     Ok(Monolith {
         child,
         http,
         grpc,
+        principal_key,
         _dir: dir,
         token: String::from_utf8(out.stdout)?.trim().to_owned(),
     })

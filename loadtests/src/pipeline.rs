@@ -47,6 +47,7 @@ pub(crate) async fn pipeline(sizes: Vec<u64>) -> anyhow::Result<()> {
         tenant: TenantId::parse("acme")?,
         user: UserId::parse("bench")?,
         roles: vec![Role::Rep],
+        teams: Vec::new(),
     };
     println!("| events in the topic | produce (events/s) | analytics applied (events/s) |");
     println!("|---:|---:|---:|");

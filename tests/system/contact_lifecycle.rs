@@ -177,17 +177,17 @@ async fn erasure_reaches_every_service_and_partners() {
     let comms = app.grpc["comms"].clone();
     let held = eventually("comms to forget the interactions", DEADLINE, || {
         let comms = comms.clone();
-        let erin = erin.clone();
+        // A person's data is exported for tenant admins only.
+        let req = app.sealed_request(
+            "acme",
+            "alice",
+            &["admin"],
+            PersonalDataRequest {
+                contact_id: erin.clone(),
+            },
+        );
         async move {
             let mut client = PersonalDataServiceClient::connect(comms).await.ok()?;
-            let mut req = tonic::Request::new(PersonalDataRequest { contact_id: erin });
-            req.metadata_mut()
-                .insert("x-rapport-tenant", "acme".parse().unwrap());
-            req.metadata_mut()
-                .insert("x-rapport-principal", "alice".parse().unwrap());
-            // A person's data is exported for tenant admins only.
-            req.metadata_mut()
-                .insert("x-rapport-roles", "admin".parse().unwrap());
             let doc = client.export_personal_data(req).await.ok()?.into_inner();
             (!doc.document_json.contains("private matter")).then_some(doc.document_json)
         }

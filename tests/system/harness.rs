@@ -8,6 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use rapport_platform::identity::{Principal, PrincipalKey, Role, TenantId, UserId};
 use serde_json::Value;
 
 /// How long the monolith may take to print its ready line.
@@ -107,6 +108,33 @@ impl Monolith {
     /// An admin's dev token for `user` of `tenant`, from `rapport dev-token`.
     pub(crate) fn token(&self, tenant: &str, user: &str) -> String {
         self.token_with_roles(tenant, user, &["admin"])
+    }
+
+    /// A gRPC request from `user` of `tenant` with `roles`, sealed with the
+    /// monolith's principal key as the gateway would seal it: for calls
+    /// straight to a service.
+    pub(crate) fn sealed_request<T>(
+        &self,
+        tenant: &str,
+        user: &str,
+        roles: &[&str],
+        message: T,
+    ) -> tonic::Request<T> {
+        let key = PrincipalKey::load(&self.data_dir.join("principal.key")).expect("principal key");
+        let principal = Principal {
+            tenant: TenantId::parse(tenant).unwrap(),
+            user: UserId::parse(user).unwrap(),
+            roles: roles.iter().map(|r| r.parse::<Role>().unwrap()).collect(),
+            teams: Vec::new(),
+        };
+        let (md, ext, message) = principal.request(message).into_parts();
+        let mut headers = md.into_headers();
+        key.seal(&mut headers);
+        tonic::Request::from_parts(
+            tonic::metadata::MetadataMap::from_headers(headers),
+            ext,
+            message,
+        )
     }
 
     /// A dev token for `user` of `tenant` with `roles`.

@@ -48,3 +48,58 @@ async fn another_tenant_gets_404_and_zero_counts() {
     .await;
     assert_eq!(app.summary(&globex).await, (0, 0));
 }
+
+/// A client inside the network that writes a tenant, user or role into
+/// gRPC metadata itself gets nothing: every service checks the gateway's
+/// seal before any handler runs.
+#[tokio::test]
+async fn a_service_refuses_a_principal_the_gateway_did_not_seal() {
+    use rapport_proto::contacts::v1::{
+        GetContactRequest, contacts_service_client::ContactsServiceClient,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let app = Monolith::start(dir.path(), &[]);
+    let id = app.create_contact(&app.token("acme", "alice"), "Ada").await;
+    let mut contacts = ContactsServiceClient::connect(app.grpc["contacts"].clone())
+        .await
+        .unwrap();
+    let get = || GetContactRequest { id: id.clone() };
+
+    let sealed = app.sealed_request("acme", "alice", &["rep"], get());
+    let found = contacts.get_contact(sealed).await.unwrap().into_inner();
+    assert_eq!(found.id, id);
+
+    // Unsealed headers, as any pod in the cluster could send them.
+    let mut forged = tonic::Request::new(get());
+    for (k, v) in [
+        ("x-rapport-tenant", "acme"),
+        ("x-rapport-principal", "mallory"),
+        ("x-rapport-roles", "admin"),
+    ] {
+        forged.metadata_mut().insert(k, v.parse().unwrap());
+    }
+    let status = contacts.get_contact(forged).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+    assert!(status.message().contains("not sealed"), "{status:?}");
+
+    // A sealed call of another tenant, re-addressed to acme.
+    let mut readdressed = app.sealed_request("globex", "mallory", &["admin"], get());
+    readdressed
+        .metadata_mut()
+        .insert("x-rapport-tenant", "acme".parse().unwrap());
+    let status = contacts.get_contact(readdressed).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+    assert!(status.message().contains("seal is invalid"), "{status:?}");
+
+    // Health checks claim no principal and need no seal.
+    let channel = tonic::transport::Endpoint::from_shared(app.grpc["contacts"].clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    health
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .unwrap();
+}

@@ -51,6 +51,7 @@ impl ApiArgs {
             tenant: TenantId::parse(tenant)?,
             user: UserId::parse(user)?,
             roles: vec![Role::Admin],
+            teams: Vec::new(),
         };
         let key_file = self
             .key_file

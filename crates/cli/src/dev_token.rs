@@ -3,7 +3,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
-use rapport_platform::identity::{DevTokenKey, Principal, Role, TenantId, UserId};
+use rapport_platform::identity::{DevTokenKey, Principal, Role, TeamId, TenantId, UserId};
 
 /// Arguments of `rapport dev-token`.
 #[derive(Debug, clap::Args)]
@@ -17,6 +17,10 @@ pub(crate) struct DevTokenArgs {
     /// Role; repeat for several (admin, manager, rep, system, read-only).
     #[arg(long = "role", required = true)]
     roles: Vec<String>,
+    /// Team path the user belongs to (e.g. sales/emea); repeat for several.
+    /// A manager sees the records of these teams and the teams below them.
+    #[arg(long = "team")]
+    teams: Vec<String>,
     /// Data directory of `rapport run` (the key is `<dir>/dev-token.key`).
     #[arg(long, env = "RAPPORT_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
@@ -36,6 +40,11 @@ pub(crate) fn dev_token(args: DevTokenArgs) -> anyhow::Result<()> {
             .roles
             .iter()
             .map(|r| r.parse::<Role>())
+            .collect::<Result<_, _>>()?,
+        teams: args
+            .teams
+            .iter()
+            .map(|t| TeamId::parse(t))
             .collect::<Result<_, _>>()?,
     };
     let key_file = args

@@ -4,6 +4,7 @@ use rapport_platform::{
     StoreSettings,
     config::{Config, Needs, StoreBackend},
     events::topics,
+    identity::PrincipalKey,
     kafka::{ensure_topics, update_topics},
     metrics::Metrics,
 };
@@ -47,6 +48,8 @@ pub(crate) async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
                 Metrics::new(),
                 CancellationToken::new(),
                 rapport_platform::PeerDirectory::new(config.peers.clone()),
+                // Migrations call no peer and serve nothing: a throwaway key.
+                PrincipalKey::ephemeral(),
             );
             match module {
                 Module::Contacts => rapport_contacts::migrate(&ctx).await?,

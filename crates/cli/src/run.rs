@@ -9,7 +9,7 @@ use rapport_platform::{
     Started, StoreSettings,
     config::{Config, LogFormat, Needs},
     events::topics,
-    identity::DevTokenKey,
+    identity::{DevTokenKey, PrincipalKey},
     kafka::ensure_topics,
     metrics::Metrics,
     telemetry,
@@ -25,6 +25,8 @@ use crate::{
 
 /// Name of the dev-token key file in the data directory.
 pub(crate) const DEV_TOKEN_KEY_FILE: &str = "dev-token.key";
+/// The key the services share to seal principals, in the data directory.
+pub(crate) const PRINCIPAL_KEY_FILE: &str = "principal.key";
 /// How long the embedded broker may take to end its connections.
 const BROKER_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long topic creation retries while the embedded broker warms up.
@@ -106,6 +108,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     // Created on first run, so `rapport dev-token` and the gateway agree.
     DevTokenKey::load_or_create(&key_file)?;
     config.auth.dev_token_key_file = Some(key_file);
+    let principal_key_file = data_dir.join(PRINCIPAL_KEY_FILE);
+    let principal_key = PrincipalKey::load_or_create(&principal_key_file)?;
+    config.auth.principal_key_file = Some(principal_key_file);
     let _telemetry = telemetry::init(&config.telemetry, "rapport")?;
     let metrics = Metrics::new();
     let mut running = Running::default();
@@ -176,6 +181,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
                     metrics.clone(),
                     shutdown.clone(),
                     directory.clone(),
+                    principal_key.clone(),
                 );
                 ctx.ack_durability = broker_acks.clone();
                 let started = start_service(module, &ctx).await?;

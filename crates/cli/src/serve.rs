@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use rapport_platform::{
     ServiceContext, Started, StoreSettings,
     config::{Config, Needs},
-    identity::DevTokenKey,
+    identity::{DevTokenKey, PrincipalKey},
     lease::{AlwaysHeld, Leases},
     metrics::{Metrics, serve_metrics},
     telemetry,
@@ -41,6 +41,7 @@ pub(crate) fn needs(module: Module) -> Needs {
     let producer = Needs {
         kafka: true,
         store: true,
+        principal_key: true,
         ..Needs::default()
     };
     match module {
@@ -57,6 +58,7 @@ pub(crate) fn needs(module: Module) -> Needs {
         Module::Gateway => Needs {
             peers: rapport_gateway::PEERS,
             auth: true,
+            principal_key: true,
             ..Needs::default()
         },
         Module::Broker | Module::Topics => Needs::default(),
@@ -70,8 +72,10 @@ pub(crate) fn context(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     peer_directory: rapport_platform::PeerDirectory,
+    principal_key: PrincipalKey,
 ) -> ServiceContext {
     ServiceContext {
+        principal_key,
         peer_directory,
         config: Arc::new(config),
         store,
@@ -155,7 +159,18 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let metrics_addr = config.metrics_addr;
     let directory = rapport_platform::PeerDirectory::new(config.peers.clone());
-    let mut ctx = context(config, store, metrics.clone(), shutdown.clone(), directory);
+    let principal_key = match &config.auth.principal_key_file {
+        Some(path) => PrincipalKey::load(path).context("auth.principal_key_file")?,
+        None => bail!("{module} needs auth.principal_key_file"),
+    };
+    let mut ctx = context(
+        config,
+        store,
+        metrics.clone(),
+        shutdown.clone(),
+        directory,
+        principal_key,
+    );
     ctx.leases = leases(module).await?;
     let mut started = start_service(module, &ctx).await?;
     if module != Module::Gateway {

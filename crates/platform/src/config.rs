@@ -326,6 +326,10 @@ pub struct AuthConfig {
     pub dev_token_key_file: Option<PathBuf>,
     /// OIDC issuer URL (reserved for the OIDC issue).
     pub oidc_issuer: Option<String>,
+    /// File holding the key every service shares to seal and check the
+    /// principal in gRPC metadata (`rapport run` creates one in its data
+    /// directory; in Kubernetes it is mounted from a Secret).
+    pub principal_key_file: Option<PathBuf>,
 }
 
 /// Outbox relay settings.
@@ -380,6 +384,8 @@ pub struct Needs {
     pub peers: &'static [&'static str],
     /// Verifies bearer tokens.
     pub auth: bool,
+    /// Seals or checks principals in gRPC metadata (every service).
+    pub principal_key: bool,
 }
 
 impl Config {
@@ -532,6 +538,12 @@ impl Config {
                 "required: the key that verifies bearer tokens (OIDC comes later)",
             );
         }
+        if needs.principal_key && self.auth.principal_key_file.is_none() {
+            bad(
+                "auth.principal_key_file",
+                "required: the key all services share to seal the caller in gRPC metadata",
+            );
+        }
         if !(0.0..=1.0).contains(&self.telemetry.sampling_ratio) {
             bad("telemetry.sampling_ratio", "must be between 0.0 and 1.0");
         }
@@ -622,6 +634,7 @@ mod tests {
                 store: true,
                 peers: &["contacts"],
                 auth: true,
+                principal_key: true,
             })
             .unwrap_err()
             .to_string();
@@ -630,6 +643,7 @@ mod tests {
             "store.scylla.nodes",
             "peers.contacts",
             "auth.dev_token_key_file",
+            "auth.principal_key_file",
         ] {
             assert!(err.contains(setting), "{setting} missing from {err}");
         }

@@ -215,6 +215,7 @@ mod tests {
             tenant: TenantId::parse("acme").unwrap(),
             user: UserId::parse("alice").unwrap(),
             roles: vec![Role::Rep],
+            teams: Vec::new(),
         };
         let msg = NewEvent {
             topic: topics::CONTACTS,

@@ -81,6 +81,8 @@ pub struct ServiceContext {
     pub ack_durability: Option<Arc<dyn crate::outbox_relay::AckDurability>>,
     /// Leases for jobs one replica runs at a time.
     pub leases: Arc<dyn crate::lease::Leases>,
+    /// Seals the principal on calls to peers and checks it on calls in.
+    pub principal_key: crate::identity::PrincipalKey,
 }
 
 /// Peer addresses that may be filled in after a service starts.
@@ -119,6 +121,7 @@ impl PeerDirectory {
 #[derive(Debug)]
 pub struct LatePeer {
     directory: PeerDirectory,
+    key: crate::identity::PrincipalKey,
     peer: &'static str,
     channel: std::sync::OnceLock<crate::grpc::PeerChannel>,
 }
@@ -133,7 +136,7 @@ impl LatePeer {
             .directory
             .url(self.peer)
             .ok_or_else(|| format!("peers.{} is not set", self.peer))?;
-        let channel = crate::grpc::connect_peer(&url).map_err(|e| e.to_string())?;
+        let channel = crate::grpc::connect_peer(&url, &self.key).map_err(|e| e.to_string())?;
         Ok(self.channel.get_or_init(|| channel).clone())
     }
 
@@ -265,6 +268,7 @@ impl ServiceContext {
     pub fn late_peer(&self, peer: &'static str) -> LatePeer {
         LatePeer {
             directory: self.peer_directory.clone(),
+            key: self.principal_key.clone(),
             peer,
             channel: std::sync::OnceLock::new(),
         }
@@ -281,7 +285,7 @@ impl ServiceContext {
             peer,
             reason: format!("peers.{peer} is not set"),
         })?;
-        crate::grpc::connect_peer(url).map_err(|e| StartError::Peer {
+        crate::grpc::connect_peer(url, &self.principal_key).map_err(|e| StartError::Peer {
             service,
             peer,
             reason: e.to_string(),
@@ -307,10 +311,11 @@ impl ServiceContext {
             .map_err(|source| StartError::Serve { service, source })?;
         let addr = server.local_addr();
         let metrics = self.metrics.clone();
+        let key = self.principal_key.clone();
         let shutdown = self.shutdown.clone();
         let task = tokio::spawn(async move {
             server
-                .serve(routes, health_names, metrics, shutdown)
+                .serve(routes, health_names, metrics, key, shutdown)
                 .await
                 .map_err(|e| e.to_string())
         });

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rapport_platform::{
     ServiceContext, StartError,
-    grpc::{PeerChannel, TraceInterceptor},
+    grpc::{PeerChannel, PeerInterceptor},
 };
 use rapport_proto::{
     analytics::v1::analytics_service_client::AnalyticsServiceClient,
@@ -74,6 +74,6 @@ fn streaming_channel(ctx: &ServiceContext, peer: &'static str) -> Result<PeerCha
         .connect_lazy();
     Ok(tonic::service::interceptor::InterceptedService::new(
         channel,
-        TraceInterceptor,
+        PeerInterceptor::new(ctx.principal_key.clone()),
     ))
 }

@@ -1,5 +1,8 @@
-//! The tower layer around every gRPC server: tracing and RED metrics.
+//! The tower layer around every gRPC server: the principal's seal, tracing
+//! and RED metrics.
 //!
+//! A call whose principal metadata is not sealed by the deployment's key
+//! is answered UNAUTHENTICATED here, before any handler could read it.
 //! It sits outermost so the span covers decoding and the handler, and the
 //! duration includes everything the caller waits for. It adopts the caller's
 //! W3C `traceparent` from the request headers (gRPC metadata), so a trace
@@ -16,22 +19,29 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use crate::{
-    identity::TENANT_HEADER,
+    identity::{PrincipalKey, TENANT_HEADER},
     metrics::Metrics,
     telemetry::{HeaderReader, adopt_parent},
 };
 
-/// Adds a server span and RED metrics to each gRPC call.
+/// Checks the principal's seal and adds a server span and RED metrics to
+/// each gRPC call.
 #[derive(Clone, Debug)]
 pub struct RpcLayer {
     service: &'static str,
     metrics: Arc<Metrics>,
+    key: PrincipalKey,
 }
 
 impl RpcLayer {
-    /// A layer for the server of `service` (e.g. `contacts`).
-    pub fn new(service: &'static str, metrics: Arc<Metrics>) -> Self {
-        RpcLayer { service, metrics }
+    /// A layer for the server of `service` (e.g. `contacts`) checking seals
+    /// with `key`.
+    pub fn new(service: &'static str, metrics: Arc<Metrics>, key: PrincipalKey) -> Self {
+        RpcLayer {
+            service,
+            metrics,
+            key,
+        }
     }
 }
 
@@ -42,6 +52,7 @@ impl<S> Layer<S> for RpcLayer {
             inner,
             service: self.service,
             metrics: self.metrics.clone(),
+            key: self.key.clone(),
         }
     }
 }
@@ -52,6 +63,7 @@ pub struct RpcService<S> {
     inner: S,
     service: &'static str,
     metrics: Arc<Metrics>,
+    key: PrincipalKey,
 }
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
@@ -61,6 +73,7 @@ where
     S: Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     B: Send + 'static,
+    R: Default + Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -98,6 +111,7 @@ where
         );
         adopt_parent(&span, &HeaderReader(req.headers()));
 
+        let sealed = self.key.check(req.headers());
         // Take the service that was polled ready, leave a clone in its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -106,7 +120,13 @@ where
         let started = Instant::now();
         Box::pin(
             async move {
-                let result = inner.call(req).await;
+                let result = match sealed {
+                    Ok(()) => inner.call(req).await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "refused a call with an unsealed principal");
+                        Ok(tonic::Status::unauthenticated(e.to_string()).into_http())
+                    }
+                };
                 // Errors from handlers are "trailers-only" responses whose
                 // grpc-status is in the headers; success puts 0 in trailers.
                 let code = match &result {

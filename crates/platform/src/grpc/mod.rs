@@ -5,6 +5,6 @@ mod client;
 mod layer;
 mod server;
 
-pub use client::{PeerChannel, TraceInterceptor, connect_peer};
+pub use client::{PeerChannel, PeerInterceptor, connect_peer};
 pub use layer::{RpcLayer, RpcService};
 pub use server::{GrpcServer, ServeError};

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
-use crate::{grpc::RpcLayer, metrics::Metrics};
+use crate::{grpc::RpcLayer, identity::PrincipalKey, metrics::Metrics};
 
 /// The server could not start or failed while serving.
 #[derive(Debug, thiserror::Error)]
@@ -57,12 +57,14 @@ impl GrpcServer {
     /// Serves `routes` plus gRPC health (`grpc.health.v1`, reporting each
     /// of `health_names` and the empty name as SERVING) and reflection,
     /// until `shutdown` fires; then reports NOT_SERVING and drains in-flight
-    /// calls before returning.
+    /// calls before returning. Calls whose principal is not sealed with
+    /// `key` are refused.
     pub async fn serve(
         self,
         routes: Routes,
         health_names: &[&str],
         metrics: Arc<Metrics>,
+        key: PrincipalKey,
         shutdown: CancellationToken,
     ) -> Result<(), ServeError> {
         let (reporter, health) = tonic_health::server::health_reporter();
@@ -104,7 +106,7 @@ impl GrpcServer {
             conn
         });
         tonic::transport::Server::builder()
-            .layer(RpcLayer::new(self.service, metrics))
+            .layer(RpcLayer::new(self.service, metrics, key))
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, draining)
             .await?;

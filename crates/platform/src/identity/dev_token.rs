@@ -5,31 +5,22 @@
 //! the gateway verifies with it. Real deployments use OIDC (a later issue),
 //! which plugs in as another [`Authenticator`].
 
-use std::{
-    io::Write,
-    path::Path,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{path::Path, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::{AuthError, Authenticator, Principal, Role, TenantId, UserId};
+use super::{
+    AuthError, Authenticator, Principal, Role, TeamId, TenantId, UserId,
+    key_file::{self, KeyFileError, unix_now},
+};
 
 type HmacSha256 = Hmac<Sha256>;
 
 const ISSUER: &str = "rapport-dev";
 const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
-
-/// Failure to load or create the key file.
-#[derive(Debug, thiserror::Error)]
-#[error("dev token key {path}: {reason}")]
-pub struct DevTokenKeyError {
-    path: String,
-    reason: String,
-}
 
 /// The HS256 key that signs and verifies dev tokens.
 #[derive(Clone)]
@@ -49,72 +40,22 @@ struct Claims {
     sub: String,
     tenant: String,
     roles: Vec<String>,
+    /// Team paths; absent in tokens issued before teams existed.
+    #[serde(default)]
+    teams: Vec<String>,
     iat: u64,
     exp: u64,
 }
 
 impl DevTokenKey {
     /// Loads the key from `path`, creating it (0600) if it does not exist.
-    pub fn load_or_create(path: &Path) -> Result<Self, DevTokenKeyError> {
-        let err = |reason: String| DevTokenKeyError {
-            path: path.display().to_string(),
-            reason,
-        };
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::from_hex(text.trim()).map_err(err),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-                }
-                let key: [u8; 32] = rand::random();
-                let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    options.mode(0o600);
-                }
-                match options.open(path) {
-                    Ok(mut file) => {
-                        file.write_all(hex.as_bytes())
-                            .and_then(|_| file.sync_all())
-                            .map_err(|e| err(e.to_string()))?;
-                        Ok(DevTokenKey { key: key.to_vec() })
-                    }
-                    // Another process created it first: use theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        Self::load_or_create(path)
-                    }
-                    Err(e) => Err(err(e.to_string())),
-                }
-            }
-            Err(e) => Err(err(e.to_string())),
-        }
+    pub fn load_or_create(path: &Path) -> Result<Self, KeyFileError> {
+        key_file::load_or_create(path).map(|key| DevTokenKey { key })
     }
 
     /// Loads an existing key file (distributed mode: mounted from a Secret).
-    pub fn load(path: &Path) -> Result<Self, DevTokenKeyError> {
-        let text = std::fs::read_to_string(path).map_err(|e| DevTokenKeyError {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        Self::from_hex(text.trim()).map_err(|reason| DevTokenKeyError {
-            path: path.display().to_string(),
-            reason,
-        })
-    }
-
-    fn from_hex(hex: &str) -> Result<Self, String> {
-        if hex.len() < 32 || !hex.len().is_multiple_of(2) {
-            return Err("key must be at least 16 bytes of hex".into());
-        }
-        let key = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| "key is not hex".to_string())?;
-        Ok(DevTokenKey { key })
+    pub fn load(path: &Path) -> Result<Self, KeyFileError> {
+        key_file::load(path).map(|key| DevTokenKey { key })
     }
 
     fn mac(&self) -> HmacSha256 {
@@ -129,6 +70,7 @@ impl DevTokenKey {
             sub: principal.user.to_string(),
             tenant: principal.tenant.to_string(),
             roles: principal.roles.iter().map(|r| r.as_str().into()).collect(),
+            teams: principal.teams.iter().map(|t| t.to_string()).collect(),
             iat: now,
             exp: now + ttl.as_secs(),
         };
@@ -189,15 +131,14 @@ impl Authenticator for DevTokenKey {
                 .map(|r| r.parse::<Role>())
                 .collect::<Result<_, _>>()
                 .map_err(invalid)?,
+            teams: claims
+                .teams
+                .iter()
+                .map(|t| TeamId::parse(t))
+                .collect::<Result<_, _>>()
+                .map_err(invalid)?,
         })
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -209,6 +150,7 @@ mod tests {
             tenant: TenantId::parse("acme").unwrap(),
             user: UserId::parse("alice").unwrap(),
             roles: vec![Role::Admin],
+            teams: vec![TeamId::parse("sales/emea").unwrap()],
         }
     }
 

@@ -2,19 +2,25 @@
 //!
 //! The gateway authenticates a caller (dev tokens now, OIDC and API keys
 //! later, all behind [`crate::identity::Authenticator`]) and passes the
-//! resulting [`Principal`] to services in gRPC metadata. Services read it
-//! back with [`Principal::from_metadata`]; every store key they write starts
-//! with the principal's tenant.
+//! resulting [`Principal`] to services in gRPC metadata, sealed with the
+//! deployment's [`PrincipalKey`]. Every gRPC server checks the seal before
+//! a handler runs; handlers read the principal back with [`caller`]. Every
+//! store key they write starts with the principal's tenant.
 
 mod dev_token;
+mod key_file;
 mod permission;
 mod principal;
+mod seal;
 
-pub use dev_token::{DevTokenKey, DevTokenKeyError};
+pub use dev_token::DevTokenKey;
+pub use key_file::KeyFileError;
 pub use permission::{AccessError, Denied, Permission, caller};
 pub use principal::{
-    IdentityError, PRINCIPAL_HEADER, Principal, ROLES_HEADER, Role, TENANT_HEADER, TenantId, UserId,
+    IdentityError, PRINCIPAL_HEADER, Principal, ROLES_HEADER, Role, TEAMS_HEADER, TENANT_HEADER,
+    TeamId, TenantId, UserId,
 };
+pub use seal::{PrincipalKey, SEAL_EXPIRES_HEADER, SEAL_HEADER, SealError};
 
 /// Why a bearer token was refused. The messages are safe to show callers.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -187,6 +187,7 @@ mod tests {
             tenant: TenantId::parse("acme").unwrap(),
             user: UserId::parse("alice").unwrap(),
             roles: roles.to_vec(),
+            teams: Vec::new(),
         }
     }
 

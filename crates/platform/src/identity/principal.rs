@@ -11,6 +11,8 @@ pub const TENANT_HEADER: &str = "x-rapport-tenant";
 pub const PRINCIPAL_HEADER: &str = "x-rapport-principal";
 /// gRPC metadata key of the comma-separated roles.
 pub const ROLES_HEADER: &str = "x-rapport-roles";
+/// gRPC metadata key of the comma-separated team paths.
+pub const TEAMS_HEADER: &str = "x-rapport-teams";
 
 /// An invalid identity value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -22,8 +24,14 @@ pub enum IdentityError {
     #[error("invalid user id {0:?}")]
     User(String),
     /// An unknown role name.
-    #[error("unknown role {0:?}: expected admin, manager, rep or system")]
+    #[error("unknown role {0:?}: expected admin, manager, rep, read-only or system")]
     Role(String),
+    /// A team path that is empty, too long, or has empty segments, spaces,
+    /// commas or control characters.
+    #[error(
+        "invalid team {0:?}: use a path such as sales/emea of visible characters without spaces or commas"
+    )]
+    Team(String),
     /// Required metadata is missing.
     #[error("missing {0} metadata")]
     Missing(&'static str),
@@ -119,6 +127,59 @@ impl From<UserId> for String {
     }
 }
 
+/// A team, named by its path in the organisation: `sales/emea/north` is a
+/// sub-team of `sales/emea`, which is a sub-team of `sales`. A manager of a
+/// team sees the records of the team and of every team below it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TeamId(String);
+
+impl TeamId {
+    /// Parses a team path: 1 to 200 visible ASCII characters, no spaces or
+    /// commas (they separate teams in metadata), no empty segment.
+    pub fn parse(s: &str) -> Result<Self, IdentityError> {
+        let ok = !s.is_empty()
+            && s.len() <= 200
+            && s.bytes().all(|b| b.is_ascii_graphic() && b != b',')
+            && s.split('/').all(|segment| !segment.is_empty());
+        if ok {
+            Ok(TeamId(s.to_owned()))
+        } else {
+            Err(IdentityError::Team(s.to_owned()))
+        }
+    }
+
+    /// The path as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `team` (a record's team) is this team or one below it.
+    pub fn covers(&self, team: &str) -> bool {
+        team.strip_prefix(self.0.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
+impl fmt::Display for TeamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for TeamId {
+    type Error = IdentityError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        TeamId::parse(&s)
+    }
+}
+
+impl From<TeamId> for String {
+    fn from(t: TeamId) -> String {
+        t.0
+    }
+}
+
 /// A role: a set of [`super::Permission`]s (record-level rules come on top).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -172,10 +233,14 @@ pub struct Principal {
     pub user: UserId,
     /// The user's roles.
     pub roles: Vec<Role>,
+    /// The teams the user belongs to (a manager sees their records).
+    pub teams: Vec<TeamId>,
 }
 
 impl Principal {
-    /// Reads the principal a gateway (or peer service) put in metadata.
+    /// Reads the principal a gateway (or peer service) put in metadata. The
+    /// gRPC server layer has checked its seal ([`super::PrincipalKey`])
+    /// before any handler runs.
     pub fn from_metadata(md: &MetadataMap) -> Result<Self, IdentityError> {
         let get = |key: &'static str| {
             md.get(key)
@@ -184,17 +249,26 @@ impl Principal {
         };
         let tenant = TenantId::parse(get(TENANT_HEADER)?)?;
         let user = UserId::parse(get(PRINCIPAL_HEADER)?)?;
-        let roles = match md.get(ROLES_HEADER).and_then(|v| v.to_str().ok()) {
-            Some(list) if !list.is_empty() => list
-                .split(',')
-                .map(Role::from_str)
-                .collect::<Result<Vec<_>, _>>()?,
-            _ => Vec::new(),
+        let list = |key: &'static str| {
+            md.get(key)
+                .and_then(|v| v.to_str().ok())
+                .filter(|list| !list.is_empty())
+                .map(|list| list.split(',').collect::<Vec<_>>())
+                .unwrap_or_default()
         };
+        let roles = list(ROLES_HEADER)
+            .into_iter()
+            .map(Role::from_str)
+            .collect::<Result<Vec<_>, _>>()?;
+        let teams = list(TEAMS_HEADER)
+            .into_iter()
+            .map(TeamId::parse)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Principal {
             tenant,
             user,
             roles,
+            teams,
         })
     }
 
@@ -216,6 +290,15 @@ impl Principal {
             .join(",");
         if let Ok(v) = MetadataValue::try_from(roles.as_str()) {
             md.insert(ROLES_HEADER, v);
+        }
+        let teams = self
+            .teams
+            .iter()
+            .map(TeamId::as_str)
+            .collect::<Vec<_>>()
+            .join(",");
+        if let Ok(v) = MetadataValue::try_from(teams.as_str()) {
+            md.insert(TEAMS_HEADER, v);
         }
     }
 
@@ -246,9 +329,25 @@ mod tests {
             tenant: TenantId::parse("acme").unwrap(),
             user: UserId::parse("alice@acme.example").unwrap(),
             roles: vec![Role::Rep, Role::Manager],
+            teams: vec![
+                TeamId::parse("sales/emea").unwrap(),
+                TeamId::parse("support").unwrap(),
+            ],
         };
         let req = p.request(());
         assert_eq!(Principal::from_metadata(req.metadata()).unwrap(), p);
+    }
+
+    #[test]
+    fn teams_nest_by_path() {
+        let emea = TeamId::parse("sales/emea").unwrap();
+        assert!(emea.covers("sales/emea"));
+        assert!(emea.covers("sales/emea/north"));
+        assert!(!emea.covers("sales/emea-2"));
+        assert!(!emea.covers("sales"));
+        for bad in ["", "a,b", "a b", "/sales", "sales/", "a//b"] {
+            assert!(TeamId::parse(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -71,6 +71,7 @@ mod tests {
             tenant: TenantId::parse(tenant).unwrap(),
             user: UserId::parse("dpo").unwrap(),
             roles: vec![Role::Admin],
+            teams: Vec::new(),
         }
     }
 

@@ -67,6 +67,7 @@ mod tests {
             tenant: TenantId::parse(tenant).unwrap(),
             user: UserId::parse("dpo").unwrap(),
             roles: vec![Role::Admin],
+            teams: Vec::new(),
         }
     }
 
