@@ -25,6 +25,8 @@ pub(crate) struct Monolith {
     pub(crate) grpc: std::collections::HashMap<String, String>,
     data_dir: PathBuf,
     client: reqwest::Client,
+    /// The key the monolith's services check principals with.
+    principal_key: PrincipalKey,
 }
 
 impl Monolith {
@@ -92,6 +94,9 @@ impl Monolith {
                         grpc,
                         data_dir: data_dir.to_owned(),
                         client: reqwest::Client::new(),
+                        // Written before the ready line.
+                        principal_key: PrincipalKey::load(&data_dir.join("principal.key"))
+                            .expect("principal key"),
                     };
                 }
                 Ok(_) => continue,
@@ -120,7 +125,6 @@ impl Monolith {
         roles: &[&str],
         message: T,
     ) -> tonic::Request<T> {
-        let key = PrincipalKey::load(&self.data_dir.join("principal.key")).expect("principal key");
         let principal = Principal {
             tenant: TenantId::parse(tenant).unwrap(),
             user: UserId::parse(user).unwrap(),
@@ -129,7 +133,7 @@ impl Monolith {
         };
         let (md, ext, message) = principal.request(message).into_parts();
         let mut headers = md.into_headers();
-        key.seal(&mut headers);
+        self.principal_key.seal(&mut headers);
         tonic::Request::from_parts(
             tonic::metadata::MetadataMap::from_headers(headers),
             ext,

@@ -271,12 +271,12 @@ lifecycle:
 
 {{/* ---------------------------------------------------------------- pod pieces */}}
 
-{{/* Environment shared by every container: config path, pod identity, secrets. */}}
 {{/* The Secret with the key the services share to seal principals (distributed mode). */}}
 {{- define "rapport.principalKeySecret" -}}
 {{- .Values.config.auth.principalKey.existingSecret | default (printf "%s-principal-key" (include "rapport.fullname" .)) -}}
 {{- end -}}
 
+{{/* Environment shared by every container: config path, pod identity, secrets. */}}
 {{- define "rapport.commonEnv" -}}
 - name: RAPPORT_CONFIG
   value: /etc/rapport/config.yaml

@@ -18,10 +18,7 @@ pub struct KeyFileError {
 /// Loads the key in `path`, creating 32 random bytes (0600) if the file
 /// does not exist. Two processes racing to create it end up with one key.
 pub(crate) fn load_or_create(path: &Path) -> Result<Vec<u8>, KeyFileError> {
-    let err = |reason: String| KeyFileError {
-        path: path.display().to_string(),
-        reason,
-    };
+    let err = failure(path);
     match std::fs::read_to_string(path) {
         Ok(text) => from_hex(text.trim()).map_err(err),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -55,12 +52,17 @@ pub(crate) fn load_or_create(path: &Path) -> Result<Vec<u8>, KeyFileError> {
 
 /// Loads an existing key file.
 pub(crate) fn load(path: &Path) -> Result<Vec<u8>, KeyFileError> {
-    let err = |reason: String| KeyFileError {
-        path: path.display().to_string(),
-        reason,
-    };
+    let err = failure(path);
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     from_hex(text.trim()).map_err(err)
+}
+
+/// The error of `path` for a reason.
+fn failure(path: &Path) -> impl Fn(String) -> KeyFileError + '_ {
+    move |reason| KeyFileError {
+        path: path.display().to_string(),
+        reason,
+    }
 }
 
 fn from_hex(hex: &str) -> Result<Vec<u8>, String> {

@@ -37,6 +37,38 @@ pub enum IdentityError {
     Missing(&'static str),
 }
 
+/// The text-backed id types share their text form: `as_str`, `Display`,
+/// and serde through `String` (parsing, so stored ids are checked too).
+macro_rules! text_id {
+    ($ty:ident) => {
+        impl $ty {
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = IdentityError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                $ty::parse(&s)
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(id: $ty) -> String {
+                id.0
+            }
+        }
+    };
+}
+
 /// A tenant (one customer company of Rapport). Every key starts with it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -57,31 +89,9 @@ impl TenantId {
             Err(IdentityError::Tenant(s.to_owned()))
         }
     }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for TenantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for TenantId {
-    type Error = IdentityError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        TenantId::parse(&s)
-    }
-}
-
-impl From<TenantId> for String {
-    fn from(t: TenantId) -> String {
-        t.0
-    }
-}
+text_id!(TenantId);
 
 /// A user (or system account) within a tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -101,31 +111,9 @@ impl UserId {
             Err(IdentityError::User(s.to_owned()))
         }
     }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for UserId {
-    type Error = IdentityError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        UserId::parse(&s)
-    }
-}
-
-impl From<UserId> for String {
-    fn from(u: UserId) -> String {
-        u.0
-    }
-}
+text_id!(UserId);
 
 /// A team, named by its path in the organisation: `sales/emea/north` is a
 /// sub-team of `sales/emea`, which is a sub-team of `sales`. A manager of a
@@ -149,11 +137,6 @@ impl TeamId {
         }
     }
 
-    /// The path as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// Whether `team` (a record's team) is this team or one below it.
     pub fn covers(&self, team: &str) -> bool {
         team.strip_prefix(self.0.as_str())
@@ -161,24 +144,7 @@ impl TeamId {
     }
 }
 
-impl fmt::Display for TeamId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for TeamId {
-    type Error = IdentityError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        TeamId::parse(&s)
-    }
-}
-
-impl From<TeamId> for String {
-    fn from(t: TeamId) -> String {
-        t.0
-    }
-}
+text_id!(TeamId);
 
 /// A role: a set of [`super::Permission`]s (record-level rules come on top).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
