@@ -143,10 +143,24 @@ impl Monolith {
 
     /// A dev token for `user` of `tenant` with `roles`.
     pub(crate) fn token_with_roles(&self, tenant: &str, user: &str, roles: &[&str]) -> String {
+        self.token_in_teams(tenant, user, roles, &[])
+    }
+
+    /// A dev token for `user` of `tenant` with `roles`, member of `teams`.
+    pub(crate) fn token_in_teams(
+        &self,
+        tenant: &str,
+        user: &str,
+        roles: &[&str],
+        teams: &[&str],
+    ) -> String {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rapport"));
         cmd.args(["dev-token", "--tenant", tenant, "--user", user]);
         for role in roles {
             cmd.args(["--role", role]);
+        }
+        for team in teams {
+            cmd.args(["--team", team]);
         }
         let out = cmd
             .arg("--data-dir")

@@ -4,6 +4,7 @@
 //!
 //! All tests share one binary so the dependency stack links once.
 
+mod access;
 mod bad_input;
 mod cli;
 mod contact_lifecycle;

@@ -17,9 +17,11 @@ async fn each_role_does_what_it_is_granted_and_nothing_more() {
     let dir = tempfile::tempdir().unwrap();
     let app = Monolith::start(dir.path(), &[]);
     let admin = app.token("acme", "alice");
-    let manager = app.token_with_roles("acme", "maria", &["manager"]);
-    let rep = app.token_with_roles("acme", "ravi", &["rep"]);
-    let viewer = app.token_with_roles("acme", "vera", &["read-only"]);
+    // One team, so the manager and the read-only user see the rep's records
+    // (record-level access is access.rs).
+    let manager = app.token_in_teams("acme", "maria", &["manager"], &["sales"]);
+    let rep = app.token_in_teams("acme", "ravi", &["rep"], &["sales"]);
+    let viewer = app.token_in_teams("acme", "vera", &["read-only"], &["sales"]);
 
     let ada = app.create_contact(&rep, "Ada").await;
     let bea = app.create_contact(&rep, "Bea").await;

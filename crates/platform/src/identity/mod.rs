@@ -11,6 +11,7 @@ mod dev_token;
 mod key_file;
 mod permission;
 mod principal;
+mod scope;
 mod seal;
 
 pub use dev_token::DevTokenKey;
@@ -20,6 +21,7 @@ pub use principal::{
     IdentityError, PRINCIPAL_HEADER, Principal, ROLES_HEADER, Role, TEAMS_HEADER, TENANT_HEADER,
     TeamId, TenantId, UserId,
 };
+pub use scope::{SHARE_TEAM, SHARE_USER, Scope, Share, record_viewers};
 pub use seal::{PrincipalKey, SEAL_EXPIRES_HEADER, SEAL_HEADER, SealError};
 
 /// Why a bearer token was refused. The messages are safe to show callers.

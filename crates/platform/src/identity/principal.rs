@@ -32,6 +32,9 @@ pub enum IdentityError {
         "invalid team {0:?}: use a path such as sales/emea of visible characters without spaces or commas"
     )]
     Team(String),
+    /// A share that is neither `user:<id>` nor `team:<path>`.
+    #[error("invalid share {0:?}: use user:<user id> or team:<team path>")]
+    Share(String),
     /// Required metadata is missing.
     #[error("missing {0} metadata")]
     Missing(&'static str),

@@ -154,25 +154,27 @@ impl ContactsApi {
         mut query: SearchQuery,
     ) -> Result<impl Stream<Item = Result<Vec<u8>, ContactError>>, ContactError> {
         p.require(Permission::ExportRecords)?;
-        let tenant = p.tenant;
-        let defs = self.store.custom_fields(&tenant, Some(query.kind)).await?;
+        let defs = self
+            .store
+            .custom_fields(&p.tenant, Some(query.kind))
+            .await?;
         // Validate the filter before the stream starts, so a bad filter is
         // an error status rather than a broken download.
         query.page_size = 1;
-        self.search(&tenant, query.clone()).await?;
+        self.search(&p, query.clone()).await?;
         query.page_size = EXPORT_PAGE;
         query.page_token.clear();
         let first = encode([header(query.kind, &defs)])?;
         let state = Some((query, true));
         Ok(futures::stream::unfold(
-            (self, tenant, defs, state, Some(first)),
-            |(api, tenant, defs, state, header)| async move {
+            (self, p, defs, state, Some(first)),
+            |(api, p, defs, state, header)| async move {
                 if let Some(h) = header {
-                    return Some((Ok(h), (api, tenant, defs, state, None)));
+                    return Some((Ok(h), (api, p, defs, state, None)));
                 }
                 let (query, _) = state?;
-                match api.search(&tenant, query.clone()).await {
-                    Err(e) => Some((Err(e), (api, tenant, defs, None, None))),
+                match api.search(&p, query.clone()).await {
+                    Err(e) => Some((Err(e), (api, p, defs, None, None))),
                     Ok(page) => {
                         let chunk = encode(page.records.iter().map(|r| row(r, &defs)));
                         let next = (!page.next_page_token.is_empty()).then_some((
@@ -182,7 +184,7 @@ impl ContactsApi {
                             },
                             true,
                         ));
-                        Some((chunk, (api, tenant, defs, next, None)))
+                        Some((chunk, (api, p, defs, next, None)))
                     }
                 }
             },

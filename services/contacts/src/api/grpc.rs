@@ -158,7 +158,7 @@ impl ContactsGrpc {
         let result = self
             .0
             .search(
-                &p.tenant,
+                p,
                 SearchQuery {
                     kind,
                     query,
@@ -208,7 +208,7 @@ impl ContactsService for ContactsGrpc {
         let p = principal(&req)?;
         let r = self
             .0
-            .get_record(&p.tenant, Kind::Person, &id("id", &req.get_ref().id)?)
+            .get_record(&p, Kind::Person, &id("id", &req.get_ref().id)?)
             .await
             .map_err(status)?;
         self.reply(&p, &r).await
@@ -282,7 +282,7 @@ impl ContactsService for ContactsGrpc {
         };
         let records = self
             .0
-            .lookup(&p.tenant, Kind::Person, key, &value)
+            .lookup(&p, Kind::Person, key, &value)
             .await
             .map_err(status)?;
         let defs = self.defs(&p, Kind::Person).await?;
@@ -311,18 +311,16 @@ impl ContactsService for ContactsGrpc {
                     .map_err(|_| store_status(StoreError::InvalidPageToken))?,
             ),
         };
-        let groups = self
+        let (groups, next) = self
             .0
-            .store
-            .duplicate_groups(&p.tenant, kind, after, size)
+            .duplicates(&p, kind, after, size)
             .await
-            .map_err(store_status)?;
-        let next_page_token = match groups.last() {
-            Some(g) if groups.len() == size => PageToken::from_bytes(
-                serde_json::to_vec(&(g.attr.clone(), g.value.clone())).unwrap_or_default(),
-            )
-            .encode(),
-            _ => String::new(),
+            .map_err(status)?;
+        let next_page_token = match next {
+            Some(after) => {
+                PageToken::from_bytes(serde_json::to_vec(&after).unwrap_or_default()).encode()
+            }
+            None => String::new(),
         };
         Ok(Response::new(pb::FindDuplicatesResponse {
             groups: groups
@@ -394,7 +392,7 @@ impl ContactsService for ContactsGrpc {
         let p = principal(&req)?;
         let r = self
             .0
-            .get_record(&p.tenant, Kind::Company, &id("id", &req.get_ref().id)?)
+            .get_record(&p, Kind::Company, &id("id", &req.get_ref().id)?)
             .await
             .map_err(status)?;
         self.reply(&p, &r).await

@@ -743,19 +743,22 @@ impl ContactsApi {
             .collect::<std::collections::HashSet<_>>()
             .into_iter()
             .collect();
-        let mut stored: HashMap<RecordId, Record> = self
+        // A match the importer does not see is neither updated nor shown:
+        // the row is refused.
+        let (seen, hidden): (Vec<Record>, Vec<Record>) = self
             .store
             .get_many(&p.tenant, &matched_ids)
             .await?
             .into_iter()
-            .map(|r| (r.id, r))
-            .collect();
+            .partition(|r| super::access::sees(p, r));
+        let hidden: std::collections::HashSet<RecordId> = hidden.iter().map(|r| r.id).collect();
+        let mut stored: HashMap<RecordId, Record> = seen.into_iter().map(|r| (r.id, r)).collect();
         // 4. Decide per row. Records touched in this batch are kept here so
         // later rows see earlier ones (duplicates inside the file).
         let mut pending: Vec<(Record, Option<Record>)> = Vec::new();
         let mut pending_index: HashMap<RecordId, usize> = HashMap::new();
         let now = Utc::now();
-        for (_row, hash, fields) in valid {
+        for (row, hash, fields) in valid {
             let (hash, mut fields) = (hash.clone(), fields.clone());
             if done.contains(&hash) {
                 out.skipped += 1;
@@ -770,6 +773,15 @@ impl ContactsApi {
             };
             match (matched, policy) {
                 (Some(_), DuplicatePolicy::Skip) => out.skipped += 1,
+                (Some(id), DuplicatePolicy::Update) if hidden.contains(&id) => {
+                    out.failed += 1;
+                    out.changes.import_errors.push(ImportRowError {
+                        row: *row,
+                        field: "email".into(),
+                        message: "matches a record outside your access; ask its owner or a manager"
+                            .into(),
+                    });
+                }
                 (Some(id), DuplicatePolicy::Update) => {
                     let slot = match pending_index.get(&id) {
                         Some(i) => *i,
@@ -794,9 +806,7 @@ impl ContactsApi {
                     }
                 }
                 _ => {
-                    if fields.owner.is_empty() {
-                        fields.owner = p.user.to_string();
-                    }
+                    super::access::default_assignment(p, &mut fields);
                     let mut record =
                         Record::new(p.tenant.clone(), Kind::Person, fields, p.user.as_str(), now);
                     // Rows with an e-mail, phone or external id are found

@@ -4,6 +4,7 @@
 //! are the use cases (domain rules + store + events); `grpc` decodes
 //! requests into them and encodes their results; `convert` maps types.
 
+mod access;
 mod convert;
 mod custom_fields;
 mod exports;

@@ -23,7 +23,7 @@ impl ContactsApi {
         id: &RecordId,
     ) -> Result<Value, ContactError> {
         p.require(Permission::ExportPersonalData)?;
-        let record = self.get_record(&p.tenant, Kind::Person, id).await?;
+        let record = self.get_record(p, Kind::Person, id).await?;
         let defs = self
             .store
             .custom_fields(&p.tenant, Some(Kind::Person))
@@ -81,7 +81,7 @@ impl ContactsApi {
         reason: &str,
     ) -> Result<ErasureAudit, ContactError> {
         p.require(Permission::ErasePersonalData)?;
-        let record = self.get_record(&p.tenant, Kind::Person, id).await?;
+        let record = self.get_record(p, Kind::Person, id).await?;
         if reason.chars().count() > 500 {
             return Err(crate::domain::invalid(
                 "reason",

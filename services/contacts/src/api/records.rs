@@ -5,10 +5,10 @@ use std::collections::HashSet;
 use chrono::Utc;
 use rapport_platform::{
     error::FieldViolation,
-    identity::{Permission, Principal, TenantId, UserId},
+    identity::{Permission, Principal, TeamId, TenantId, UserId},
 };
 
-use super::ContactsApi;
+use super::{ContactsApi, access};
 use crate::{
     domain::{
         ContactError, Email, Fields, Kind, PhoneReadings, Record, RecordId, WriteRules, apply_mask,
@@ -36,7 +36,7 @@ pub enum Handover {
     FromOwner(String),
 }
 
-fn not_found(kind: Kind, id: impl ToString) -> ContactError {
+pub(super) fn not_found(kind: Kind, id: impl ToString) -> ContactError {
     ContactError::NotFound {
         kind: match kind {
             Kind::Person => "contact",
@@ -61,17 +61,20 @@ pub(super) fn identity_keys(kind: Kind, f: &Fields) -> Vec<UniqueKey> {
 }
 
 impl ContactsApi {
-    /// A record of `kind` by id.
-    pub async fn get_record(
+    /// A stored record of `kind` by id, whoever may see it: for checks
+    /// that span the tenant (links, holdings). Callers get records through
+    /// [`ContactsApi::get_record`].
+    pub(super) async fn stored(
         &self,
         tenant: &TenantId,
         kind: Kind,
         id: &RecordId,
-    ) -> Result<Record, ContactError> {
-        match self.store.get(tenant, id).await? {
-            Some(r) if r.kind() == kind => Ok(r),
-            _ => Err(not_found(kind, id)),
-        }
+    ) -> Result<Option<Record>, ContactError> {
+        Ok(self
+            .store
+            .get(tenant, id)
+            .await?
+            .filter(|r| r.kind() == kind))
     }
 
     /// Validates `fields` and builds a new record (not stored).
@@ -82,9 +85,7 @@ impl ContactsApi {
         mut fields: Fields,
     ) -> Result<Record, ContactError> {
         let (region, defs) = self.write_context(&p.tenant, kind).await?;
-        if fields.owner.trim().is_empty() {
-            fields.owner = p.user.to_string();
-        }
+        access::default_assignment(p, &mut fields);
         let violations = fields.normalize(WriteRules {
             kind,
             region,
@@ -94,6 +95,7 @@ impl ContactsApi {
         if !violations.is_empty() {
             return Err(ContactError::Invalid(violations));
         }
+        access::check_assignment(p, None, &fields)?;
         self.check_links(&p.tenant, kind, &fields, None).await?;
         Ok(Record::new(
             p.tenant.clone(),
@@ -144,7 +146,7 @@ impl ContactsApi {
         mask: &[String],
     ) -> Result<Record, ContactError> {
         p.require(Permission::WriteRecords)?;
-        let current = self.get_record(&p.tenant, kind, id).await?;
+        let current = self.get_record(p, kind, id).await?;
         if !current.etag_matches(etag) {
             return Err(ContactError::Conflict(id.to_string()));
         }
@@ -163,6 +165,7 @@ impl ContactsApi {
         if !violations.is_empty() {
             return Err(ContactError::Invalid(violations));
         }
+        access::check_assignment(p, Some(current.fields()), &fields)?;
         self.check_links(&p.tenant, kind, &fields, Some(id)).await?;
         let known: HashSet<UniqueKey> = identity_keys(kind, current.fields()).into_iter().collect();
         let unique = identity_keys(kind, &fields)
@@ -224,7 +227,7 @@ impl ContactsApi {
         let mut violations = Vec::new();
         for (i, link) in f.companies.iter().enumerate() {
             let id = RecordId::parse(&link.company_id)?;
-            if self.get_record(tenant, Kind::Company, &id).await.is_err() {
+            if self.stored(tenant, Kind::Company, &id).await?.is_none() {
                 violations.push(FieldViolation::new(
                     format!("{p}.companies[{i}].company_id"),
                     "no such company",
@@ -242,18 +245,18 @@ impl ContactsApi {
                     ));
                     break;
                 }
-                match self.get_record(tenant, Kind::Company, &id).await {
-                    Ok(parent) => {
+                match self.stored(tenant, Kind::Company, &id).await? {
+                    Some(parent) => {
                         next = RecordId::parse(&parent.fields().parent_company_id).ok();
                     }
-                    Err(_) if depth == 0 => {
+                    None if depth == 0 => {
                         violations.push(FieldViolation::new(
                             format!("{p}.parent_company_id"),
                             "no such company",
                         ));
                         break;
                     }
-                    Err(_) => break,
+                    None => break,
                 }
                 depth += 1;
             }
@@ -265,8 +268,20 @@ impl ContactsApi {
         }
     }
 
-    /// Records with this phone, e-mail or external id (a key read).
+    /// Records `p` sees with this phone, e-mail or external id (a key read).
     pub async fn lookup(
+        &self,
+        p: &Principal,
+        kind: Kind,
+        key: &'static str,
+        raw: &str,
+    ) -> Result<Vec<Record>, ContactError> {
+        let found = self.lookup_any(&p.tenant, kind, key, raw).await?;
+        Ok(access::visible(p, found))
+    }
+
+    /// Records with this key, whoever may see them.
+    async fn lookup_any(
         &self,
         tenant: &TenantId,
         kind: Kind,
@@ -371,13 +386,13 @@ impl ContactsApi {
         if distinct.len() != merged.len() || distinct.contains(survivor_id) {
             return Err(invalid("merged_ids", "ids repeat or include the survivor"));
         }
-        let survivor = self.get_record(&p.tenant, kind, survivor_id).await?;
+        let survivor = self.get_record(p, kind, survivor_id).await?;
         if !survivor.etag_matches(etag) {
             return Err(ContactError::Conflict(survivor_id.to_string()));
         }
         let mut others = Vec::new();
         for id in merged {
-            others.push(self.get_record(&p.tenant, kind, id).await?);
+            others.push(self.get_record(p, kind, id).await?);
         }
         let mut fields = survivor.fields().clone();
         for other in &others {
@@ -466,13 +481,18 @@ impl ContactsApi {
         let new_owner = UserId::parse(new_owner.trim())
             .map_err(|_| invalid("new_owner", "required: the user id of the new owner"))?
             .to_string();
+        let new_team = new_team.trim();
+        if !new_team.is_empty() {
+            TeamId::parse(new_team).map_err(|e| invalid("new_team", e.to_string()))?;
+        }
         let mut moved = 0;
         match selection {
             Handover::Ids(mut ids) => {
                 ids.sort();
                 ids.dedup();
                 for chunk in ids.chunks(HANDOVER_BATCH) {
-                    let records = self.store.get_many(&p.tenant, chunk).await?;
+                    // A record the caller does not see is not found.
+                    let records = access::visible(p, self.store.get_many(&p.tenant, chunk).await?);
                     if records.len() != chunk.len() {
                         let found: HashSet<RecordId> = records.iter().map(|r| r.id).collect();
                         let missing = chunk.iter().find(|id| !found.contains(id));
@@ -525,7 +545,7 @@ impl ContactsApi {
         loop {
             let page = self
                 .search(
-                    &p.tenant,
+                    p,
                     super::SearchQuery {
                         kind,
                         filter: filter.clone(),

@@ -9,12 +9,12 @@
 
 use std::collections::BTreeMap;
 
-use rapport_platform::identity::TenantId;
+use rapport_platform::identity::{Principal, Scope, TenantId};
 use rapport_store::{PageToken, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::ContactsApi;
+use super::{ContactsApi, access};
 use crate::{
     domain::{
         ContactError, Email, Kind, LifecycleStage, Record, RecordId, index::attr, index_entries,
@@ -147,12 +147,12 @@ struct Cursor {
 }
 
 impl ContactsApi {
-    /// Runs a search.
-    pub async fn search(
-        &self,
-        tenant: &TenantId,
-        q: SearchQuery,
-    ) -> Result<SearchPage, ContactError> {
+    /// Runs a search over the records `p` sees. A page holds only visible
+    /// records; with no condition, a caller who sees part of the tenant
+    /// reads the merged ranges of its viewer keys, not the whole tenant.
+    pub async fn search(&self, p: &Principal, q: SearchQuery) -> Result<SearchPage, ContactError> {
+        let tenant = &p.tenant;
+        let scope = p.scope();
         let page_size = match q.page_size {
             0 => DEFAULT_PAGE,
             n => n.min(MAX_PAGE),
@@ -225,7 +225,13 @@ impl ContactsApi {
                 ))
             }
         };
+        // Keys of the visible ranges, when they drive the scan.
+        let viewer_keys = match &scope {
+            Scope::Only(keys) if driver_attr == attr::ALL => Some(keys),
+            _ => None,
+        };
         let total_size = if q.include_total_size
+            && scope == Scope::All
             && words.is_empty()
             && rest.is_empty()
             && q.order != Order::Name
@@ -248,20 +254,18 @@ impl ContactsApi {
         let mut exhausted = false;
         while records.len() < page_size && scanned < MAX_SCAN {
             let limit = (page_size - records.len() + 1).clamp(50, 500);
-            let hits = self
-                .store
-                .scan(
-                    tenant,
-                    &Scan {
-                        kind: q.kind,
-                        attr: driver_attr.clone(),
-                        values: values.clone(),
-                        after: after.clone(),
-                        descending,
-                        limit,
-                    },
-                )
-                .await?;
+            let scan = Scan {
+                kind: q.kind,
+                attr: driver_attr.clone(),
+                values: values.clone(),
+                after: after.clone(),
+                descending,
+                limit,
+            };
+            let hits = match viewer_keys {
+                Some(keys) => self.scan_merged(tenant, scan, keys).await?,
+                None => self.store.scan(tenant, &scan).await?,
+            };
             scanned += hits.len();
             exhausted = hits.len() < limit;
             let ids: Vec<RecordId> = hits.iter().map(|h| h.id).collect();
@@ -271,7 +275,9 @@ impl ContactsApi {
                 let Some(record) = loaded.iter().find(|r| r.id == hit.id) else {
                     continue;
                 };
-                if matches(record, &rest, &words, &driver_attr, &hit.value, &values) {
+                if access::sees(p, record)
+                    && matches(record, &rest, &words, &driver_attr, &hit.value, &values)
+                {
                     records.push(record.clone());
                     if records.len() == page_size {
                         break;
@@ -302,6 +308,47 @@ impl ContactsApi {
             next_page_token,
             total_size,
         })
+    }
+
+    /// The union of the viewer-key ranges in id order, as if it were one
+    /// scan of `all` (value empty): each range is read up to the limit, so
+    /// the first `limit` distinct ids of the union are all among them.
+    async fn scan_merged(
+        &self,
+        tenant: &TenantId,
+        scan: Scan,
+        keys: &std::collections::BTreeSet<String>,
+    ) -> Result<Vec<crate::store::Hit>, ContactError> {
+        let after_id = scan.after.as_ref().map(|(_, id)| *id);
+        let mut ids = Vec::new();
+        for key in keys {
+            let range = Scan {
+                attr: attr::VIEWER.to_owned(),
+                values: ValueMatch::Exact(key.clone()),
+                after: after_id.map(|id| (key.clone(), id)),
+                ..scan.clone()
+            };
+            ids.extend(
+                self.store
+                    .scan(tenant, &range)
+                    .await?
+                    .into_iter()
+                    .map(|h| h.id),
+            );
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        if scan.descending {
+            ids.reverse();
+        }
+        ids.truncate(scan.limit);
+        Ok(ids
+            .into_iter()
+            .map(|id| crate::store::Hit {
+                value: String::new(),
+                id,
+            })
+            .collect())
     }
 
     /// The filter as index conditions, most selective first.

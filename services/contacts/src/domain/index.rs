@@ -4,6 +4,8 @@
 //! stores keep them in a query table keyed by `(tenant, kind, attr, value,
 //! id)`, so lookups are key reads and lists are range scans, never filters.
 
+use rapport_platform::identity::record_viewers;
+
 use super::{Record, name};
 
 /// Index attributes.
@@ -24,6 +26,9 @@ pub mod attr {
     pub const OWNER: &str = "owner";
     /// Team.
     pub const TEAM: &str = "team";
+    /// Viewer keys (owner, team and its parents, shares): record-level
+    /// access, see `rapport_platform::identity::record_viewers`.
+    pub const VIEWER: &str = "viewer";
     /// Tags, lower case.
     pub const TAG: &str = "tag";
     /// Lifecycle stage.
@@ -74,6 +79,9 @@ pub fn index_entries(record: &Record) -> Vec<IndexEntry> {
     add(attr::EXTERNAL_ID, &f.external_id);
     add(attr::OWNER, &f.owner);
     add(attr::TEAM, &f.team);
+    for key in record_viewers(&f.owner, &f.team, &f.shared_with) {
+        add(attr::VIEWER, &key);
+    }
     for tag in &f.tags {
         add(attr::TAG, &tag.to_lowercase());
     }

@@ -20,6 +20,7 @@ fn stored_name(kind: Kind, api: &str) -> Option<&'static str> {
         "external_id",
         "owner",
         "team",
+        "shared_with",
         "tags",
         "lifecycle_stage",
         "source_channel",

@@ -47,6 +47,12 @@ pub fn merge_into(survivor: &mut Fields, other: &Fields) {
             survivor.tags.push(tag.clone());
         }
     }
+    // Whoever saw a merged record still sees the survivor.
+    for share in &other.shared_with {
+        if !survivor.shared_with.contains(share) {
+            survivor.shared_with.push(share.clone());
+        }
+    }
     for link in &other.companies {
         if !survivor
             .companies

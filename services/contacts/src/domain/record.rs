@@ -219,8 +219,10 @@ pub struct Fields {
     pub website: String,
     /// Owner's user id.
     pub owner: String,
-    /// Owning team.
+    /// Owning team: a path such as `sales/emea` (managers of `sales` see it).
     pub team: String,
+    /// Who else sees the record: `user:<id>` or `team:<path>` entries.
+    pub shared_with: Vec<String>,
     /// Tags.
     pub tags: Vec<String>,
     /// Lifecycle stage.

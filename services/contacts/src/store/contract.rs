@@ -322,6 +322,33 @@ mod sqlite {
         let s = SqliteContactStore::open(&path).await.unwrap();
         assert_eq!(s.get(&r.tenant, &r.id).await.unwrap(), Some(r));
     }
+
+    #[tokio::test]
+    async fn records_stored_before_viewer_keys_get_them_on_open() {
+        use crate::domain::index::attr;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("contacts.db");
+        let r = super::record("acme", "Old Timer", "old@example.com", "");
+        let viewers = super::exact(attr::VIEWER, "u:alice");
+        {
+            let s = SqliteContactStore::open(&path).await.unwrap();
+            s.commit(&r.tenant, &super::create(&r)).await.unwrap();
+            // As an earlier release left it: no viewer entries, version 1.
+            s.db()
+                .write(|tx| async move {
+                    tx.execute("DELETE FROM record_index WHERE attr = 'viewer'", ())
+                        .await?;
+                    tx.execute("DELETE FROM index_state", ()).await?;
+                    Ok::<_, rapport_store::StoreError>(())
+                })
+                .await
+                .unwrap();
+            assert!(s.scan(&r.tenant, &viewers).await.unwrap().is_empty());
+        }
+        let s = SqliteContactStore::open(&path).await.unwrap();
+        let hits = s.scan(&r.tenant, &viewers).await.unwrap();
+        assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [r.id]);
+    }
 }
 
 mod scylla {

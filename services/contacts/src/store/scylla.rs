@@ -46,7 +46,15 @@ const MIGRATIONS: &[CqlMigration] = &[
         version: "0002_records",
         cql: include_str!("../../migrations/scylla/0002_records.cql"),
     },
+    CqlMigration {
+        version: "0003_index_state",
+        cql: include_str!("../../migrations/scylla/0003_index_state.cql"),
+    },
 ];
+
+/// The derivation of index entries stored records follow (as in the
+/// SQLite backend): 2 added the viewer keys of record-level access.
+const INDEX_VERSION: i32 = 2;
 
 const INSERT_RECORD: &str =
     "INSERT INTO records (tenant_id, id, kind, version, doc) VALUES (?, ?, ?, ?, ?)";
@@ -120,11 +128,66 @@ impl ScyllaContactStore {
             duplicates: prepare("SELECT attr, value, id FROM duplicate_keys WHERE tenant_id = ? AND kind = ? AND (attr, value) > (?, ?) LIMIT ?").await?,
         };
         let outbox = Arc::new(ScyllaOutbox::new(session.clone()).await?);
-        Ok(ScyllaContactStore {
+        let store = ScyllaContactStore {
             session,
             statements,
             outbox,
-        })
+        };
+        store.reindex().await?;
+        Ok(store)
+    }
+
+    /// Adds the index entries of every stored record when the stored ones
+    /// follow an older derivation. Writing an entry twice changes nothing,
+    /// so replicas starting together, or a restart half-way, are harmless;
+    /// the version moves only once every record is done.
+    async fn reindex(&self) -> Result<(), StoreError> {
+        use futures::{StreamExt, TryStreamExt};
+        let unavailable =
+            |e: &dyn std::fmt::Display| StoreError::Unavailable(format!("reindex: {e}"));
+        let version = self
+            .session
+            .query_unpaged("SELECT version FROM index_state WHERE id = 1", ())
+            .await?
+            .into_rows_result()?
+            .maybe_first_row::<(Option<i32>,)>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+            .and_then(|(v,)| v)
+            .unwrap_or(1);
+        if version >= INDEX_VERSION {
+            return Ok(());
+        }
+        let mut rows = self
+            .session
+            .query_iter("SELECT tenant_id, id, doc FROM records", ())
+            .await
+            .map_err(|e| unavailable(&e))?
+            .rows_stream::<(String, Uuid, String)>()
+            .map_err(|e| unavailable(&e))?;
+        while let Some((tenant_id, id, doc)) = rows.try_next().await.map_err(|e| unavailable(&e))? {
+            let tenant = TenantId::parse(&tenant_id)
+                .map_err(|_| StoreError::Corrupt("records.tenant_id".into()))?;
+            let record = decode(&tenant, &id.to_string(), &doc)?;
+            let writes = index_entries(&record).into_iter().map(|e| {
+                let row = Self::entry_row(&tenant, record.kind(), &e, &record.id);
+                async move {
+                    self.session
+                        .execute_unpaged(&self.statements.insert_entry, row)
+                        .await
+                }
+            });
+            futures::stream::iter(writes)
+                .buffer_unordered(32)
+                .try_collect::<Vec<_>>()
+                .await?;
+        }
+        self.session
+            .query_unpaged(
+                "INSERT INTO index_state (id, version) VALUES (1, ?)",
+                (INDEX_VERSION,),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Claims `previous` (LWT on its version), replacing it with `next`

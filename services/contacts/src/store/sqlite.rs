@@ -26,6 +26,10 @@ const MIGRATIONS: &[Migration] = &[
         version: "0002_records",
         sql: include_str!("../../migrations/sqlite/0002_records.sql"),
     },
+    Migration {
+        version: "0003_index_state",
+        sql: include_str!("../../migrations/sqlite/0003_index_state.sql"),
+    },
 ];
 
 /// Sorts after every character a prefix can be followed by.
@@ -45,13 +49,96 @@ impl SqliteContactStore {
             db: Arc::new(SqliteDb::open(path, MIGRATIONS).await?),
         };
         super::legacy::adopt_sqlite_contacts(&store).await?;
+        store.reindex().await?;
         Ok(store)
     }
 
     pub(super) fn db(&self) -> &SqliteDb {
         &self.db
     }
+
+    /// Adds the index entries the current derivation has and the stored
+    /// entries lack, when the stored ones follow an older derivation; a
+    /// batch of records per transaction, so a crash resumes from the start
+    /// (adding is idempotent) and the version moves only at the end.
+    async fn reindex(&self) -> Result<(), StoreError> {
+        let version = self
+            .db
+            .read(|conn| async move {
+                let mut rows = conn
+                    .query("SELECT version FROM index_state WHERE id = 1", ())
+                    .await?;
+                Ok(match rows.next().await? {
+                    Some(row) => row.get::<i64>(0)?,
+                    None => 1,
+                })
+            })
+            .await?;
+        if version >= INDEX_VERSION {
+            return Ok(());
+        }
+        let mut after = (String::new(), String::new());
+        loop {
+            let from = after.clone();
+            let batch: Vec<(String, String, String, String)> = self
+                .db
+                .read(move |conn| async move {
+                    let mut rows = conn
+                        .query(
+                            "SELECT tenant_id, id, kind, doc FROM records WHERE (tenant_id, id) > (?1, ?2) ORDER BY tenant_id, id LIMIT 500",
+                            [from.0, from.1],
+                        )
+                        .await?;
+                    let mut out = Vec::new();
+                    while let Some(row) = rows.next().await? {
+                        out.push((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?));
+                    }
+                    Ok(out)
+                })
+                .await?;
+            let Some(last) = batch.last() else { break };
+            after = (last.0.clone(), last.1.clone());
+            let mut entries = Vec::new();
+            for (tenant_id, id, kind, doc) in &batch {
+                let tenant = TenantId::parse(tenant_id)
+                    .map_err(|_| StoreError::Corrupt("records.tenant_id".into()))?;
+                for e in index_entries(&decode(&tenant, id, doc)?) {
+                    entries.push(
+                        [tenant_id, kind, &e.attr, &e.value, id]
+                            .map(|v| libsql::Value::Text(v.clone()))
+                            .to_vec(),
+                    );
+                }
+            }
+            self.db
+                .write(move |tx| async move {
+                    insert_rows(
+                        &tx,
+                        "INSERT OR IGNORE INTO record_index (tenant_id, kind, attr, value, id)",
+                        5,
+                        entries,
+                    )
+                    .await
+                    .map_err(StoreError::from)
+                })
+                .await?;
+        }
+        self.db
+            .write(|tx| async move {
+                tx.execute(
+                    "INSERT INTO index_state (id, version) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+                    [INDEX_VERSION],
+                )
+                .await?;
+                Ok::<_, StoreError>(())
+            })
+            .await
+    }
 }
+
+/// The derivation of index entries stored records follow: 2 added the
+/// viewer keys of record-level access.
+const INDEX_VERSION: i64 = 2;
 
 fn err(e: libsql::Error) -> CommitError {
     CommitError::Store(e.into())

@@ -47,6 +47,8 @@ pub(crate) struct CompanyInput {
     website: Option<String>,
     owner: Option<String>,
     team: Option<String>,
+    /// `user:<id>` or `team:<path>` entries.
+    shared_with: Option<Vec<String>>,
     tags: Option<Vec<String>>,
     #[serde(default, deserialize_with = "empty_as_none")]
     lifecycle_stage: Option<LifecycleStage>,
@@ -73,6 +75,7 @@ impl CompanyInput {
             website: self.website.unwrap_or_default(),
             owner: self.owner.unwrap_or_default(),
             team: self.team.unwrap_or_default(),
+            shared_with: self.shared_with.unwrap_or_default(),
             tags: self.tags.unwrap_or_default(),
             lifecycle_stage: opt_to_proto(self.lifecycle_stage, LifecycleStage::to_proto),
             source_channel: self.source_channel.unwrap_or_default(),
@@ -96,6 +99,7 @@ pub(crate) struct CompanyJson {
     website: Option<String>,
     owner: Option<String>,
     team: Option<String>,
+    shared_with: Vec<String>,
     tags: Vec<String>,
     lifecycle_stage: Option<LifecycleStage>,
     source_channel: Option<String>,
@@ -126,6 +130,7 @@ impl From<pb::Company> for CompanyJson {
             website: non_empty(c.website),
             owner: non_empty(c.owner),
             team: non_empty(c.team),
+            shared_with: c.shared_with,
             tags: c.tags,
             lifecycle_stage: LifecycleStage::from_proto(c.lifecycle_stage),
             source_channel: non_empty(c.source_channel),
