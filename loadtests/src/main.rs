@@ -122,6 +122,11 @@ fn start(binary: &PathBuf) -> anyhow::Result<Monolith> {
         ])
         .arg(dir.path())
         .env("RAPPORT_TELEMETRY__LOG_LEVEL", "warn")
+        // The load test measures the platform's capacity, not a tenant's
+        // rate limit: one tenant sends it all.
+        .env("RAPPORT_GATEWAY__RATE_LIMITS__READ__PER_SECOND", "0")
+        .env("RAPPORT_GATEWAY__RATE_LIMITS__WRITE__PER_SECOND", "0")
+        .env("RAPPORT_GATEWAY__RATE_LIMITS__BULK__PER_SECOND", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -200,3 +200,50 @@ async fn each_role_does_what_it_is_granted_and_nothing_more() {
         .await;
     assert_eq!(s, 200, "an admin erases: {erased}");
 }
+
+#[tokio::test]
+async fn a_burst_over_the_tenants_rate_is_answered_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Monolith::start(
+        dir.path(),
+        &[
+            ("RAPPORT_GATEWAY__RATE_LIMITS__BULK__PER_SECOND", "0.05"),
+            ("RAPPORT_GATEWAY__RATE_LIMITS__BULK__BURST", "2"),
+        ],
+    );
+    let admin = app.token("acme", "alice");
+    let export = || app.post("/v1/exports", &admin, json!({"object_type": "person"}));
+    for _ in 0..2 {
+        let (s, _) = export().await;
+        assert_eq!(s, 200);
+    }
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/exports", app.http))
+        .bearer_auth(&admin)
+        .json(&json!({"object_type": "person"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&retry), "retry after {retry} s");
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["reason"], "RATE_LIMITED", "{body}");
+    assert_eq!(body["route_class"], "bulk", "{body}");
+    // Reads of the tenant and bulk work of another tenant go on.
+    let (s, _) = app.post("/v1/contacts:search", &admin, json!({})).await;
+    assert_eq!(s, 200);
+    let (s, _) = app
+        .post(
+            "/v1/exports",
+            &app.token("globex", "gina"),
+            json!({"object_type": "person"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+}

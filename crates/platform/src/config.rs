@@ -81,6 +81,59 @@ pub struct Config {
     pub outbox: OutboxConfig,
     /// Contacts service settings.
     pub contacts: ContactsConfig,
+    /// Gateway settings.
+    pub gateway: GatewayConfig,
+}
+
+/// Gateway settings.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Requests per tenant and route class, per gateway process.
+    pub rate_limits: RateLimitsConfig,
+}
+
+/// Token-bucket rates per route class.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsConfig {
+    /// Gets, lists, searches, lookups.
+    pub read: Rate,
+    /// Creates, updates, merges, interactions.
+    pub write: Rate,
+    /// Imports, exports, hand-overs.
+    pub bulk: Rate,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        // Sized for a large tenant's staff working at once, well above what
+        // people click; a runaway script hits them first.
+        RateLimitsConfig {
+            read: Rate {
+                per_second: 2000.0,
+                burst: 4000,
+            },
+            write: Rate {
+                per_second: 1000.0,
+                burst: 2000,
+            },
+            bulk: Rate {
+                per_second: 2.0,
+                burst: 10,
+            },
+        }
+    }
+}
+
+/// A sustained rate and the burst allowed on top of it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    /// Tokens added per second; 0 turns the limit off.
+    pub per_second: f64,
+    /// Most tokens held: requests that may arrive at once.
+    pub burst: u32,
 }
 
 /// Contacts service settings.
@@ -114,6 +167,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             outbox: OutboxConfig::default(),
             contacts: ContactsConfig::default(),
+            gateway: GatewayConfig::default(),
         }
     }
 }
@@ -433,6 +487,23 @@ impl Config {
                 reason: reason.into(),
             })
         };
+        for (class, rate) in [
+            ("read", &self.gateway.rate_limits.read),
+            ("write", &self.gateway.rate_limits.write),
+            ("bulk", &self.gateway.rate_limits.bulk),
+        ] {
+            if !rate.per_second.is_finite() || rate.per_second < 0.0 {
+                bad(
+                    &format!("gateway.rate_limits.{class}.per_second"),
+                    "must be 0 (no limit) or a positive number",
+                );
+            } else if rate.per_second > 0.0 && rate.burst == 0 {
+                bad(
+                    &format!("gateway.rate_limits.{class}.burst"),
+                    "must be at least 1 when the rate is limited",
+                );
+            }
+        }
         if needs.kafka {
             if self.kafka.bootstrap_servers.trim().is_empty() {
                 bad(

@@ -209,12 +209,17 @@ lifecycle:
 {{- $auth := dict "dev_token_key_file" nil "oidc_issuer" (.Values.config.auth.oidcIssuer | default nil) -}}
 {{- $outbox := dict "relay_enabled" .Values.config.outbox.relayEnabled "poll_interval_ms" (int .Values.config.outbox.pollIntervalMs) -}}
 {{- $contacts := dict "default_phone_region" .Values.config.contacts.defaultPhoneRegion -}}
+{{- $limits := dict -}}
+{{- range $class, $rate := .Values.config.gateway.rateLimits -}}
+{{- $_ := set $limits $class (dict "per_second" (float64 $rate.perSecond) "burst" (int $rate.burst)) -}}
+{{- end -}}
 {{- $cfg := dict
       "shutdown_grace_seconds" (int .Values.config.shutdownGraceSeconds)
       "telemetry" $telemetry
       "auth" $auth
       "outbox" $outbox
-      "contacts" $contacts -}}
+      "contacts" $contacts
+      "gateway" (dict "rate_limits" $limits) -}}
 {{- if eq .Values.mode "distributed" -}}
 {{- $_ := set $cfg "listen_addr" (printf "0.0.0.0:%d" (int .Values.ports.grpc)) -}}
 {{- $_ := set $cfg "metrics_addr" (printf "0.0.0.0:%d" (int .Values.ports.metrics)) -}}

@@ -1,4 +1,5 @@
-//! Authentication: a bearer token in, a principal out.
+//! Authentication: a bearer token in, a principal out, charged to its
+//! tenant's rate limit for the route's class.
 
 use axum::{
     extract::{FromRequestParts, OptionalFromRequestParts},
@@ -6,7 +7,9 @@ use axum::{
 };
 use rapport_platform::identity::{AuthError, Principal};
 
-use crate::{AppState, problem::Problem};
+use std::time::Instant;
+
+use crate::{AppState, problem::Problem, rate_limit::RouteClass};
 
 /// The authenticated caller of a request.
 pub(crate) struct Caller(pub(crate) Principal);
@@ -40,6 +43,24 @@ impl FromRequestParts<AppState> for Caller {
             .authenticate(token.trim())
             .map_err(unauthorized)?;
         tracing::Span::current().record("tenant", principal.tenant.as_str());
+        let class = RouteClass::of(&parts.method, parts.uri.path());
+        if let Err(limited) = state
+            .limits
+            .charge(&principal.tenant, class, Instant::now())
+        {
+            let mut p = Problem::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                format!(
+                    "too many {} requests for this tenant; retry in {} s",
+                    limited.class, limited.retry_after
+                ),
+            );
+            p.extensions
+                .insert("route_class".into(), limited.class.into());
+            p.retry_after = Some(limited.retry_after);
+            return Err(p);
+        }
         Ok(Caller(principal))
     }
 }

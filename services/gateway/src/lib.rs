@@ -14,6 +14,7 @@ mod http_layer;
 mod json;
 mod peers;
 mod problem;
+mod rate_limit;
 mod routes;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub const PEERS: &[&str] = &["contacts", "deals", "tasks", "comms", "analytics"]
 pub(crate) struct AppState {
     pub(crate) peers: Peers,
     pub(crate) authenticator: Arc<dyn Authenticator>,
+    pub(crate) limits: Arc<rate_limit::RateLimits>,
 }
 
 /// The REST application (routes and middleware) without a listener.
@@ -45,6 +47,9 @@ pub fn app(
     let state = AppState {
         peers: Peers::connect(ctx)?,
         authenticator,
+        limits: Arc::new(rate_limit::RateLimits::new(
+            ctx.config.gateway.rate_limits.clone(),
+        )),
     };
     Ok(routes::router(state, ctx.metrics.clone()))
 }

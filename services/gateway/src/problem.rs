@@ -29,6 +29,9 @@ pub struct Problem {
     /// metadata, as extension members (e.g. `existing_id` on a duplicate).
     #[serde(flatten)]
     pub extensions: std::collections::BTreeMap<String, String>,
+    /// Seconds to wait before retrying, sent as `Retry-After`.
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 /// One invalid field.
@@ -63,6 +66,7 @@ impl Problem {
             reason: reason.to_owned(),
             errors: Vec::new(),
             extensions: Default::default(),
+            retry_after: None,
         }
     }
 
@@ -131,6 +135,10 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
