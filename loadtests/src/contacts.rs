@@ -180,6 +180,7 @@ pub(crate) async fn contacts(
         user: UserId::parse("bench")?,
         roles: vec![Role::Admin],
         teams: Vec::new(),
+        scopes: None,
     };
     let channel = tonic::transport::Endpoint::from_shared(grpc)?
         .connect()

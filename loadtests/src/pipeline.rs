@@ -48,6 +48,7 @@ pub(crate) async fn pipeline(sizes: Vec<u64>) -> anyhow::Result<()> {
         user: UserId::parse("bench")?,
         roles: vec![Role::Rep],
         teams: Vec::new(),
+        scopes: None,
     };
     println!("| events in the topic | produce (events/s) | analytics applied (events/s) |");
     println!("|---:|---:|---:|");

@@ -130,6 +130,7 @@ impl Monolith {
             user: UserId::parse(user).unwrap(),
             roles: roles.iter().map(|r| r.parse::<Role>().unwrap()).collect(),
             teams: Vec::new(),
+            scopes: None,
         };
         let (md, ext, message) = principal.request(message).into_parts();
         let mut headers = md.into_headers();

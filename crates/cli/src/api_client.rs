@@ -52,6 +52,7 @@ impl ApiArgs {
             user: UserId::parse(user)?,
             roles: vec![Role::Admin],
             teams: Vec::new(),
+            scopes: None,
         };
         let key_file = self
             .key_file

@@ -46,6 +46,7 @@ pub(crate) fn dev_token(args: DevTokenArgs) -> anyhow::Result<()> {
             .iter()
             .map(|t| TeamId::parse(t))
             .collect::<Result<_, _>>()?,
+        scopes: None,
     };
     let key_file = args
         .key_file

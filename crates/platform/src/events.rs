@@ -216,6 +216,7 @@ mod tests {
             user: UserId::parse("alice").unwrap(),
             roles: vec![Role::Rep],
             teams: Vec::new(),
+            scopes: None,
         };
         let msg = NewEvent {
             topic: topics::CONTACTS,

@@ -137,6 +137,7 @@ impl Authenticator for DevTokenKey {
                 .map(|t| TeamId::parse(t))
                 .collect::<Result<_, _>>()
                 .map_err(invalid)?,
+            scopes: None,
         })
     }
 }
@@ -151,6 +152,7 @@ mod tests {
             user: UserId::parse("alice").unwrap(),
             roles: vec![Role::Admin],
             teams: vec![TeamId::parse("sales/emea").unwrap()],
+            scopes: None,
         }
     }
 

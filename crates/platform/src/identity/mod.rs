@@ -18,8 +18,8 @@ pub use dev_token::DevTokenKey;
 pub use key_file::KeyFileError;
 pub use permission::{AccessError, Denied, Permission, caller};
 pub use principal::{
-    IdentityError, PRINCIPAL_HEADER, Principal, ROLES_HEADER, Role, TEAMS_HEADER, TENANT_HEADER,
-    TeamId, TenantId, UserId,
+    IdentityError, PRINCIPAL_HEADER, Principal, ROLES_HEADER, Role, SCOPES_HEADER, TEAMS_HEADER,
+    TENANT_HEADER, TeamId, TenantId, UserId,
 };
 pub use scope::{SHARE_TEAM, SHARE_USER, Scope, Share, record_viewers};
 pub use seal::{PrincipalKey, SEAL_EXPIRES_HEADER, SEAL_HEADER, SealError};

@@ -35,6 +35,8 @@ pub enum Permission {
     ExportPersonalData,
     /// Erase a person everywhere.
     ErasePersonalData,
+    /// Create, list and revoke the tenant's API keys.
+    ManageApiKeys,
 }
 
 impl Permission {
@@ -51,7 +53,34 @@ impl Permission {
             Permission::ManageSettings => "settings.manage",
             Permission::ExportPersonalData => "personal_data.export",
             Permission::ErasePersonalData => "personal_data.erase",
+            Permission::ManageApiKeys => "api_keys.manage",
         }
+    }
+
+    /// Every permission.
+    pub const ALL: [Permission; 11] = [
+        Permission::ReadRecords,
+        Permission::WriteRecords,
+        Permission::MergeRecords,
+        Permission::ReassignOwners,
+        Permission::ImportRecords,
+        Permission::ExportRecords,
+        Permission::ManageCustomFields,
+        Permission::ManageSettings,
+        Permission::ExportPersonalData,
+        Permission::ErasePersonalData,
+        Permission::ManageApiKeys,
+    ];
+}
+
+impl std::str::FromStr for Permission {
+    type Err = IdentityError;
+    /// Parses a permission's stable name (`records.read`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Permission::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| IdentityError::Permission(s.chars().take(64).collect()))
     }
 }
 
@@ -94,6 +123,14 @@ pub struct Denied {
 
 impl fmt::Display for Denied {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.roles.iter().any(|r| r.grants(self.permission)) {
+            // The roles grant it: the principal's scopes (an API key's) do not.
+            return write!(
+                f,
+                "permission {} is not among the scopes of this API key",
+                self.permission.as_str()
+            );
+        }
         let roles = if self.roles.is_empty() {
             "no role".to_owned()
         } else {
@@ -114,9 +151,14 @@ impl fmt::Display for Denied {
 impl std::error::Error for Denied {}
 
 impl Principal {
-    /// Whether any of the principal's roles grants `permission`.
+    /// Whether any of the principal's roles grants `permission`, and its
+    /// scopes (an API key's) include it.
     pub fn may(&self, permission: Permission) -> bool {
         self.roles.iter().any(|r| r.grants(permission))
+            && self
+                .scopes
+                .as_ref()
+                .is_none_or(|scopes| scopes.contains(&permission))
     }
 
     /// `Ok` when the principal may, [`Denied`] otherwise.
@@ -188,6 +230,7 @@ mod tests {
             user: UserId::parse("alice").unwrap(),
             roles: roles.to_vec(),
             teams: Vec::new(),
+            scopes: None,
         }
     }
 
@@ -225,6 +268,26 @@ mod tests {
             denied.to_string(),
             "permission records.read is not granted to no role"
         );
+    }
+
+    #[test]
+    fn scopes_narrow_what_the_roles_grant() {
+        let key = Principal {
+            scopes: Some(vec![Permission::ReadRecords, Permission::ManageSettings]),
+            ..with(&[Role::System])
+        };
+        assert!(key.may(Permission::ReadRecords));
+        // In scope but not granted by the role: still no.
+        assert!(!key.may(Permission::ManageSettings));
+        let denied = key.require(Permission::WriteRecords).unwrap_err();
+        assert_eq!(
+            denied.to_string(),
+            "permission records.write is not among the scopes of this API key"
+        );
+        for p in Permission::ALL {
+            assert_eq!(p.as_str().parse::<Permission>(), Ok(p));
+        }
+        assert!("records.delete".parse::<Permission>().is_err());
     }
 
     #[test]

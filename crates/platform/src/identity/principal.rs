@@ -5,6 +5,8 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Serialize};
 use tonic::metadata::{MetadataMap, MetadataValue};
 
+use super::Permission;
+
 /// gRPC metadata key of the tenant id.
 pub const TENANT_HEADER: &str = "x-rapport-tenant";
 /// gRPC metadata key of the user id.
@@ -13,6 +15,9 @@ pub const PRINCIPAL_HEADER: &str = "x-rapport-principal";
 pub const ROLES_HEADER: &str = "x-rapport-roles";
 /// gRPC metadata key of the comma-separated team paths.
 pub const TEAMS_HEADER: &str = "x-rapport-teams";
+/// gRPC metadata key of the comma-separated permissions a principal is
+/// limited to (an API key's scopes); absent when its roles alone decide.
+pub const SCOPES_HEADER: &str = "x-rapport-principal-scopes";
 
 /// An invalid identity value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -35,6 +40,9 @@ pub enum IdentityError {
     /// A share that is neither `user:<id>` nor `team:<path>`.
     #[error("invalid share {0:?}: use user:<user id> or team:<team path>")]
     Share(String),
+    /// An unknown permission name.
+    #[error("unknown permission {0:?}")]
+    Permission(String),
     /// Required metadata is missing.
     #[error("missing {0} metadata")]
     Missing(&'static str),
@@ -204,6 +212,9 @@ pub struct Principal {
     pub roles: Vec<Role>,
     /// The teams the user belongs to (a manager sees their records).
     pub teams: Vec<TeamId>,
+    /// When set, the principal may do only these (and only what its roles
+    /// grant as well): the scopes of an API key. `None` for people.
+    pub scopes: Option<Vec<Permission>>,
 }
 
 impl Principal {
@@ -233,11 +244,21 @@ impl Principal {
             .into_iter()
             .map(TeamId::parse)
             .collect::<Result<Vec<_>, _>>()?;
+        let scopes = match md.get(SCOPES_HEADER) {
+            None => None,
+            Some(_) => Some(
+                list(SCOPES_HEADER)
+                    .into_iter()
+                    .map(Permission::from_str)
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
         Ok(Principal {
             tenant,
             user,
             roles,
             teams,
+            scopes,
         })
     }
 
@@ -268,6 +289,16 @@ impl Principal {
             .join(",");
         if let Ok(v) = MetadataValue::try_from(teams.as_str()) {
             md.insert(TEAMS_HEADER, v);
+        }
+        if let Some(scopes) = &self.scopes {
+            let scopes = scopes
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(",");
+            if let Ok(v) = MetadataValue::try_from(scopes.as_str()) {
+                md.insert(SCOPES_HEADER, v);
+            }
         }
     }
 
@@ -302,9 +333,22 @@ mod tests {
                 TeamId::parse("sales/emea").unwrap(),
                 TeamId::parse("support").unwrap(),
             ],
+            scopes: None,
         };
         let req = p.request(());
         assert_eq!(Principal::from_metadata(req.metadata()).unwrap(), p);
+        // An API key's scopes travel too; an empty list is not "no limit".
+        for scopes in [
+            vec![Permission::ReadRecords, Permission::ImportRecords],
+            vec![],
+        ] {
+            let key = Principal {
+                scopes: Some(scopes),
+                ..p.clone()
+            };
+            let req = key.request(());
+            assert_eq!(Principal::from_metadata(req.metadata()).unwrap(), key);
+        }
     }
 
     #[test]

@@ -156,6 +156,7 @@ mod tests {
             user: UserId::parse(user).unwrap(),
             roles: roles.to_vec(),
             teams: teams.iter().map(|t| TeamId::parse(t).unwrap()).collect(),
+            scopes: None,
         }
     }
 

@@ -18,7 +18,7 @@ use http::{HeaderMap, HeaderValue};
 use sha2::Sha256;
 
 use super::{
-    PRINCIPAL_HEADER, ROLES_HEADER, TEAMS_HEADER, TENANT_HEADER,
+    PRINCIPAL_HEADER, ROLES_HEADER, SCOPES_HEADER, TEAMS_HEADER, TENANT_HEADER,
     key_file::{self, KeyFileError, unix_now},
 };
 
@@ -97,6 +97,13 @@ impl PrincipalKey {
                 mac.update(v.as_bytes());
             }
         }
+        // Scopes narrow a principal: covered when present, and absent (no
+        // narrowing) signs differently from present but empty. Seals of
+        // principals without scopes are the same as before scopes existed.
+        if let Some(v) = headers.get(SCOPES_HEADER) {
+            mac.update(b"\nscopes=");
+            mac.update(v.as_bytes());
+        }
         mac.update(b"\n");
         mac.update(expires);
         mac
@@ -132,7 +139,10 @@ impl PrincipalKey {
         if !SEALED.iter().any(|name| headers.contains_key(*name)) {
             return Ok(());
         }
-        for name in SEALED.into_iter().chain([SEAL_HEADER, SEAL_EXPIRES_HEADER]) {
+        for name in SEALED
+            .into_iter()
+            .chain([SCOPES_HEADER, SEAL_HEADER, SEAL_EXPIRES_HEADER])
+        {
             if headers.get_all(name).iter().count() > 1 {
                 return Err(SealError::Repeated(name));
             }
@@ -176,10 +186,37 @@ mod tests {
             user: UserId::parse("alice").unwrap(),
             roles: vec![Role::Rep],
             teams: vec![TeamId::parse("sales/emea").unwrap()],
+            scopes: None,
         };
         let mut headers = p.request(()).into_parts().0.into_headers();
         key(1).seal(&mut headers);
         headers
+    }
+
+    #[test]
+    fn scopes_cannot_be_dropped_or_widened() {
+        let p = Principal {
+            tenant: TenantId::parse("acme").unwrap(),
+            user: UserId::parse("apikey:k1").unwrap(),
+            roles: vec![Role::System],
+            teams: vec![],
+            scopes: Some(vec![crate::identity::Permission::ReadRecords]),
+        };
+        let mut headers = p.request(()).into_parts().0.into_headers();
+        key(1).seal(&mut headers);
+        assert_eq!(key(1).check(&headers), Ok(()));
+        let mut dropped = headers.clone();
+        dropped.remove(SCOPES_HEADER);
+        assert_eq!(key(1).check(&dropped), Err(SealError::BadSeal));
+        let mut widened = headers.clone();
+        widened.insert(
+            SCOPES_HEADER,
+            HeaderValue::from_static("records.read,records.write"),
+        );
+        assert_eq!(key(1).check(&widened), Err(SealError::BadSeal));
+        let mut added = sealed_headers();
+        added.insert(SCOPES_HEADER, HeaderValue::from_static(""));
+        assert_eq!(key(1).check(&added), Err(SealError::BadSeal));
     }
 
     #[test]

@@ -72,6 +72,7 @@ mod tests {
             user: UserId::parse("dpo").unwrap(),
             roles: vec![Role::Admin],
             teams: Vec::new(),
+            scopes: None,
         }
     }
 

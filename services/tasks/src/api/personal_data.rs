@@ -68,6 +68,7 @@ mod tests {
             user: UserId::parse("dpo").unwrap(),
             roles: vec![Role::Admin],
             teams: Vec::new(),
+            scopes: None,
         }
     }
 
