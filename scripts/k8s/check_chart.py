@@ -516,7 +516,7 @@ def check_config_file(objs: list[dict[str, Any]], mode: str) -> list[str]:
         "auth": {"dev_token_key_file", "oidc_issuer"},
         "outbox": {"relay_enabled", "poll_interval_ms"},
         "contacts": {"default_phone_region"},
-        "gateway": {"rate_limits"},
+        "gateway": {"rate_limits", "api_key_rate_limits"},
     }
     problems = []
     for cm in by_kind(objs, "ConfigMap"):

@@ -110,6 +110,11 @@ impl Monolith {
         }
     }
 
+    /// The data directory.
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// An admin's dev token for `user` of `tenant`, from `rapport dev-token`.
     pub(crate) fn token(&self, tenant: &str, user: &str) -> String {
         self.token_with_roles(tenant, user, &["admin"])

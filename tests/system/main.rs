@@ -5,6 +5,7 @@
 //! All tests share one binary so the dependency stack links once.
 
 mod access;
+mod api_keys;
 mod bad_input;
 mod cli;
 mod contact_lifecycle;

@@ -19,7 +19,8 @@ pub(crate) struct MigrateArgs {
     config: ConfigArgs,
 }
 
-const STORED: [Module; 5] = [
+const STORED: [Module; 6] = [
+    Module::Gateway,
     Module::Contacts,
     Module::Deals,
     Module::Tasks,
@@ -56,6 +57,7 @@ pub(crate) async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
                 Module::Deals => rapport_deals::migrate(&ctx).await?,
                 Module::Tasks => rapport_tasks::migrate(&ctx).await?,
                 Module::Comms => rapport_comms::migrate(&ctx).await?,
+                Module::Gateway => rapport_gateway::migrate(&ctx).await?,
                 _ => rapport_analytics::migrate(&ctx).await?,
             }
             println!(

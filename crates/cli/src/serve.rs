@@ -55,10 +55,12 @@ pub(crate) fn needs(module: Module) -> Needs {
             peers: &["contacts"],
             ..producer
         },
+        // The gateway keeps the tenants' API keys.
         Module::Gateway => Needs {
             peers: rapport_gateway::PEERS,
             auth: true,
             principal_key: true,
+            store: true,
             ..Needs::default()
         },
         Module::Broker | Module::Topics => Needs::default(),
@@ -182,6 +184,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }));
     }
     tracing::info!(service = module.name(), addr = %started.addr, "serving");
+    // For scripts and tests that start a replica on port 0.
+    println!("rapport {module} is serving on {}", started.addr);
     let mut running = Running::default();
     running.push(module.name(), shutdown, started);
     running.wait_and_stop(grace).await

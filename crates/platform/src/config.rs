@@ -86,11 +86,37 @@ pub struct Config {
 }
 
 /// Gateway settings.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
     /// Requests per tenant and route class, per gateway process.
     pub rate_limits: RateLimitsConfig,
+    /// Requests per API key and route class, per gateway process, on top
+    /// of the tenant's: one partner system cannot use up its tenant's.
+    pub api_key_rate_limits: RateLimitsConfig,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            rate_limits: RateLimitsConfig::default(),
+            // A tenth of the tenant's: a busy integration, not the staff.
+            api_key_rate_limits: RateLimitsConfig {
+                read: Rate {
+                    per_second: 200.0,
+                    burst: 400,
+                },
+                write: Rate {
+                    per_second: 100.0,
+                    burst: 200,
+                },
+                bulk: Rate {
+                    per_second: 1.0,
+                    burst: 5,
+                },
+            },
+        }
+    }
 }
 
 /// Token-bucket rates per route class.
@@ -487,21 +513,26 @@ impl Config {
                 reason: reason.into(),
             })
         };
-        for (class, rate) in [
-            ("read", &self.gateway.rate_limits.read),
-            ("write", &self.gateway.rate_limits.write),
-            ("bulk", &self.gateway.rate_limits.bulk),
+        for (limits, name) in [
+            (&self.gateway.rate_limits, "rate_limits"),
+            (&self.gateway.api_key_rate_limits, "api_key_rate_limits"),
         ] {
-            if !rate.per_second.is_finite() || rate.per_second < 0.0 {
-                bad(
-                    &format!("gateway.rate_limits.{class}.per_second"),
-                    "must be 0 (no limit) or a positive number",
-                );
-            } else if rate.per_second > 0.0 && rate.burst == 0 {
-                bad(
-                    &format!("gateway.rate_limits.{class}.burst"),
-                    "must be at least 1 when the rate is limited",
-                );
+            for (class, rate) in [
+                ("read", &limits.read),
+                ("write", &limits.write),
+                ("bulk", &limits.bulk),
+            ] {
+                if !rate.per_second.is_finite() || rate.per_second < 0.0 {
+                    bad(
+                        &format!("gateway.{name}.{class}.per_second"),
+                        "must be 0 (no limit) or a positive number",
+                    );
+                } else if rate.per_second > 0.0 && rate.burst == 0 {
+                    bad(
+                        &format!("gateway.{name}.{class}.burst"),
+                        "must be at least 1 when the rate is limited",
+                    );
+                }
             }
         }
         if needs.kafka {

@@ -16,6 +16,17 @@ use scylla::{
 
 use crate::StoreError;
 
+/// Prepares `cql` marked idempotent, so the driver may retry or speculate
+/// it: for reads, and for writes that set absolute values.
+pub async fn prepare_idempotent(
+    session: &Session,
+    cql: &str,
+) -> Result<scylla::statement::prepared::PreparedStatement, StoreError> {
+    let mut statement = session.prepare(cql).await?;
+    statement.set_is_idempotent(true);
+    Ok(statement)
+}
+
 /// Connection settings of one service's keyspace.
 #[derive(Clone, Debug)]
 pub struct ScyllaSettings {

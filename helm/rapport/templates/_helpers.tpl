@@ -213,13 +213,17 @@ lifecycle:
 {{- range $class, $rate := .Values.config.gateway.rateLimits -}}
 {{- $_ := set $limits $class (dict "per_second" (float64 $rate.perSecond) "burst" (int $rate.burst)) -}}
 {{- end -}}
+{{- $keyLimits := dict -}}
+{{- range $class, $rate := .Values.config.gateway.apiKeyRateLimits -}}
+{{- $_ := set $keyLimits $class (dict "per_second" (float64 $rate.perSecond) "burst" (int $rate.burst)) -}}
+{{- end -}}
 {{- $cfg := dict
       "shutdown_grace_seconds" (int .Values.config.shutdownGraceSeconds)
       "telemetry" $telemetry
       "auth" $auth
       "outbox" $outbox
       "contacts" $contacts
-      "gateway" (dict "rate_limits" $limits) -}}
+      "gateway" (dict "rate_limits" $limits "api_key_rate_limits" $keyLimits) -}}
 {{- if eq .Values.mode "distributed" -}}
 {{- $_ := set $cfg "listen_addr" (printf "0.0.0.0:%d" (int .Values.ports.grpc)) -}}
 {{- $_ := set $cfg "metrics_addr" (printf "0.0.0.0:%d" (int .Values.ports.metrics)) -}}

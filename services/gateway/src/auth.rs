@@ -1,5 +1,7 @@
 //! Authentication: a bearer token in, a principal out, charged to its
-//! tenant's rate limit for the route's class.
+//! tenant's rate limit (and its API key's) for the route's class. Tokens
+//! starting `rk_` are API keys, checked against the gateway's store;
+//! anything else goes to the configured [`Authenticator`](rapport_platform::identity::Authenticator).
 
 use axum::{
     extract::{FromRequestParts, OptionalFromRequestParts},
@@ -9,7 +11,13 @@ use rapport_platform::identity::{AuthError, Principal};
 
 use std::time::Instant;
 
-use crate::{AppState, problem::Problem, rate_limit::RouteClass};
+use crate::{
+    AppState,
+    api_keys::{KeyError, TOKEN_PREFIX},
+    problem::Problem,
+    rate_limit::{Limited, RouteClass},
+    routes::store_problem,
+};
 
 /// The authenticated caller of a request.
 pub(crate) struct Caller(pub(crate) Principal);
@@ -38,31 +46,52 @@ impl FromRequestParts<AppState> for Caller {
                 "expected 'Authorization: Bearer <token>'",
             ))
             .map_err(unauthorized)?;
-        let principal = state
-            .authenticator
-            .authenticate(token.trim())
-            .map_err(unauthorized)?;
+        let token = token.trim();
+        let (principal, key) = if token.starts_with(TOKEN_PREFIX) {
+            match state.api_keys.authenticate(token).await {
+                Ok((principal, key)) => (principal, Some(key)),
+                Err(KeyError::Auth(e)) => return Err(unauthorized(e)),
+                Err(KeyError::Store(e)) => return Err(store_problem(e)),
+            }
+        } else {
+            let principal = state
+                .authenticator
+                .authenticate(token)
+                .map_err(unauthorized)?;
+            (principal, None)
+        };
         tracing::Span::current().record("tenant", principal.tenant.as_str());
         let class = RouteClass::of(&parts.method, parts.uri.path());
-        if let Err(limited) = state
-            .limits
-            .charge(&principal.tenant, class, Instant::now())
-        {
-            let mut p = Problem::new(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                format!(
-                    "too many {} requests for this tenant; retry in {} s",
-                    limited.class, limited.retry_after
-                ),
-            );
-            p.extensions
-                .insert("route_class".into(), limited.class.into());
-            p.retry_after = Some(limited.retry_after);
-            return Err(p);
+        let now = Instant::now();
+        // The key's own bucket first: a key over its rate does not take
+        // from its tenant's.
+        if let Some(key) = key {
+            state
+                .key_limits
+                .charge(&key.to_string(), class, now)
+                .map_err(|l| limited(l, "API key"))?;
         }
+        state
+            .limits
+            .charge(principal.tenant.as_str(), class, now)
+            .map_err(|l| limited(l, "tenant"))?;
         Ok(Caller(principal))
     }
+}
+
+fn limited(limited: Limited, whose: &str) -> Problem {
+    let mut p = Problem::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+        format!(
+            "too many {} requests for this {whose}; retry in {} s",
+            limited.class, limited.retry_after
+        ),
+    );
+    p.extensions
+        .insert("route_class".into(), limited.class.into());
+    p.retry_after = Some(limited.retry_after);
+    p
 }
 
 impl OptionalFromRequestParts<AppState> for Caller {

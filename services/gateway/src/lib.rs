@@ -1,14 +1,16 @@
 //! The gateway: REST/JSON for the web frontend and partners.
 //!
-//! It authenticates callers (bearer tokens through an [`Authenticator`]),
-//! takes the tenant from the token, and calls the services over gRPC with
-//! the principal in metadata. It owns no data. Errors leave as
-//! `application/problem+json` (RFC 9457).
+//! It authenticates callers (bearer tokens through an [`Authenticator`],
+//! API keys of partner systems against its own store), takes the tenant
+//! from the token, and calls the services over gRPC with the principal in
+//! metadata. The only data it owns are the tenants' API keys. Errors leave
+//! as `application/problem+json` (RFC 9457).
 
 // `Problem` is the error body of a failed request, built at most once per
 // request; boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
+mod api_keys;
 mod auth;
 mod http_layer;
 mod json;
@@ -16,6 +18,7 @@ mod peers;
 mod problem;
 mod rate_limit;
 mod routes;
+pub mod store;
 
 use std::sync::Arc;
 
@@ -37,21 +40,44 @@ pub(crate) struct AppState {
     pub(crate) peers: Peers,
     pub(crate) authenticator: Arc<dyn Authenticator>,
     pub(crate) limits: Arc<rate_limit::RateLimits>,
+    pub(crate) key_limits: Arc<rate_limit::RateLimits>,
+    pub(crate) api_keys: Arc<api_keys::ApiKeys>,
 }
 
-/// The REST application (routes and middleware) without a listener.
-pub fn app(
+fn store_error(source: rapport_store::StoreError) -> StartError {
+    StartError::Store {
+        service: SERVICE,
+        source,
+    }
+}
+
+/// The REST application (routes and middleware) without a listener; opens
+/// (and migrates) the API key store.
+pub async fn app(
     ctx: &ServiceContext,
     authenticator: Arc<dyn Authenticator>,
 ) -> Result<Router, StartError> {
+    let keys = store::open(&ctx.store).await.map_err(store_error)?;
     let state = AppState {
         peers: Peers::connect(ctx)?,
         authenticator,
         limits: Arc::new(rate_limit::RateLimits::new(
             ctx.config.gateway.rate_limits.clone(),
         )),
+        key_limits: Arc::new(rate_limit::RateLimits::new(
+            ctx.config.gateway.api_key_rate_limits.clone(),
+        )),
+        api_keys: Arc::new(api_keys::ApiKeys::new(keys)),
     };
     Ok(routes::router(state, ctx.metrics.clone()))
+}
+
+/// Applies the API key store's pending migrations.
+pub async fn migrate(ctx: &ServiceContext) -> Result<(), StartError> {
+    store::open(&ctx.store)
+        .await
+        .map(|_: Arc<dyn store::ApiKeyStore>| ())
+        .map_err(store_error)
 }
 
 /// Binds `http_addr` and serves the REST API until shutdown; in-flight
@@ -60,7 +86,7 @@ pub async fn start(
     ctx: &ServiceContext,
     authenticator: Arc<dyn Authenticator>,
 ) -> Result<Started, StartError> {
-    let app = app(ctx, authenticator)?;
+    let app = app(ctx, authenticator).await?;
     let addr = ctx.config.http_addr;
     let listener = TcpListener::bind(addr)
         .await

@@ -1,4 +1,5 @@
-//! Rate limits per tenant and route class: one token bucket each.
+//! Rate limits per tenant (and per API key) and route class: one token
+//! bucket each.
 //!
 //! A tenant's burst of exports cannot starve its reads, and one tenant
 //! cannot take the gateway from the others. A request over its class's
@@ -13,10 +14,7 @@ use std::{
 };
 
 use axum::http::Method;
-use rapport_platform::{
-    config::{Rate, RateLimitsConfig},
-    identity::TenantId,
-};
+use rapport_platform::config::{Rate, RateLimitsConfig};
 
 /// Most buckets kept; past it, full (idle) buckets are dropped.
 const MAX_BUCKETS: usize = 100_000;
@@ -68,7 +66,7 @@ struct Bucket {
 #[derive(Debug)]
 pub(crate) struct RateLimits {
     config: RateLimitsConfig,
-    buckets: Mutex<HashMap<(TenantId, RouteClass), Bucket>>,
+    buckets: Mutex<HashMap<(String, RouteClass), Bucket>>,
 }
 
 /// A request over its rate: when to try again.
@@ -96,11 +94,12 @@ impl RateLimits {
         }
     }
 
-    /// Takes a token from the tenant's bucket for `class`, or says how long
-    /// until there is one. A rate of 0 per second is no limit.
+    /// Takes a token from the bucket of `subject` (a tenant, or an API
+    /// key) for `class`, or says how long until there is one. A rate of 0
+    /// per second is no limit.
     pub(crate) fn charge(
         &self,
-        tenant: &TenantId,
+        subject: &str,
         class: RouteClass,
         now: Instant,
     ) -> Result<(), Limited> {
@@ -117,10 +116,12 @@ impl RateLimits {
                     < f64::from(r.burst.max(1))
             });
         }
-        let bucket = buckets.entry((tenant.clone(), class)).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
+        let bucket = buckets
+            .entry((subject.to_owned(), class))
+            .or_insert(Bucket {
+                tokens: burst,
+                at: now,
+            });
         let refilled = now.saturating_duration_since(bucket.at).as_secs_f64() * rate.per_second;
         bucket.tokens = (bucket.tokens + refilled).min(burst);
         bucket.at = now;
@@ -153,13 +154,13 @@ mod tests {
     #[test]
     fn a_burst_passes_then_waits_for_the_refill() {
         let l = limits(2.0, 3);
-        let acme = TenantId::parse("acme").unwrap();
+        let acme = "acme";
         let t0 = Instant::now();
         for _ in 0..3 {
-            assert!(l.charge(&acme, RouteClass::Write, t0).is_ok());
+            assert!(l.charge(acme, RouteClass::Write, t0).is_ok());
         }
         assert_eq!(
-            l.charge(&acme, RouteClass::Write, t0),
+            l.charge(acme, RouteClass::Write, t0),
             Err(Limited {
                 class: "write",
                 retry_after: 1
@@ -167,11 +168,11 @@ mod tests {
         );
         // Half a second brings back one token at 2 per second.
         assert!(
-            l.charge(&acme, RouteClass::Write, t0 + Duration::from_millis(500))
+            l.charge(acme, RouteClass::Write, t0 + Duration::from_millis(500))
                 .is_ok()
         );
         assert!(
-            l.charge(&acme, RouteClass::Write, t0 + Duration::from_millis(500))
+            l.charge(acme, RouteClass::Write, t0 + Duration::from_millis(500))
                 .is_err()
         );
     }
@@ -179,24 +180,21 @@ mod tests {
     #[test]
     fn tenants_and_classes_have_their_own_buckets() {
         let l = limits(0.1, 1);
-        let (acme, globex) = (
-            TenantId::parse("acme").unwrap(),
-            TenantId::parse("globex").unwrap(),
-        );
+        let (acme, globex) = ("acme", "globex");
         let t0 = Instant::now();
-        assert!(l.charge(&acme, RouteClass::Bulk, t0).is_ok());
-        let limited = l.charge(&acme, RouteClass::Bulk, t0).unwrap_err();
+        assert!(l.charge(acme, RouteClass::Bulk, t0).is_ok());
+        let limited = l.charge(acme, RouteClass::Bulk, t0).unwrap_err();
         assert_eq!(limited.retry_after, 10);
-        assert!(l.charge(&acme, RouteClass::Read, t0).is_ok());
-        assert!(l.charge(&globex, RouteClass::Bulk, t0).is_ok());
+        assert!(l.charge(acme, RouteClass::Read, t0).is_ok());
+        assert!(l.charge(globex, RouteClass::Bulk, t0).is_ok());
     }
 
     #[test]
     fn zero_means_unlimited() {
         let l = limits(0.0, 0);
-        let acme = TenantId::parse("acme").unwrap();
+        let acme = "acme";
         for _ in 0..10_000 {
-            assert!(l.charge(&acme, RouteClass::Read, Instant::now()).is_ok());
+            assert!(l.charge(acme, RouteClass::Read, Instant::now()).is_ok());
         }
     }
 

@@ -10,7 +10,7 @@ use rapport_platform::{
 };
 use rapport_store::{
     Fate, Linked, Outbox, OutboxMessage, PageToken, StoreError,
-    scylla::{CqlMigration, ScyllaSettings, connect},
+    scylla::{CqlMigration, ScyllaSettings, connect, prepare_idempotent},
     scylla_contact_fates::{CONTACT_FATES_CQL_MIGRATION, ScyllaContactFates},
     scylla_outbox::{self, INSERT_CQL, OUTBOX_CQL_MIGRATION, ScyllaOutbox},
 };
@@ -81,12 +81,6 @@ pub struct ScyllaInteractionStore {
     mark_applied: PreparedStatement,
     outbox: Arc<ScyllaOutbox>,
     fates: ScyllaContactFates,
-}
-
-async fn prepare_idempotent(session: &Session, cql: &str) -> Result<PreparedStatement, StoreError> {
-    let mut statement = session.prepare(cql).await?;
-    statement.set_is_idempotent(true);
-    Ok(statement)
 }
 
 /// The month bucket (yyyymm) of a time.

@@ -2,6 +2,8 @@
 
 mod address;
 mod analytics;
+mod api_keys;
+pub(crate) use api_keys::store_problem;
 mod companies;
 mod contacts;
 mod custom_fields;
@@ -92,6 +94,11 @@ pub(crate) fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
         .route("/v1/tasks", post(tasks::create))
         .route("/v1/tasks/{id}", get(tasks::get))
         .route("/v1/analytics/summary", get(analytics::summary))
+        .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
+        .route(
+            "/v1/api-keys/{id}",
+            get(api_keys::get).post(api_keys::post_action),
+        )
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/v1/openapi.yaml", get(health::openapi))

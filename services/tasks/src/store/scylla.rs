@@ -10,7 +10,7 @@ use rapport_platform::{
 };
 use rapport_store::{
     Linked, Outbox, OutboxMessage, StoreError,
-    scylla::{CqlMigration, ScyllaSettings, connect},
+    scylla::{CqlMigration, ScyllaSettings, connect, prepare_idempotent},
     scylla_contact_fates::{CONTACT_FATES_CQL_MIGRATION, ScyllaContactFates},
     scylla_outbox::{self, OUTBOX_CQL_MIGRATION, ScyllaOutbox},
 };
@@ -77,12 +77,6 @@ pub struct ScyllaTaskStore {
 
 const INSERT_LINK: &str =
     "INSERT INTO tasks_by_contact (tenant_id, contact_id, task_id) VALUES (?, ?, ?)";
-
-async fn prepare_idempotent(session: &Session, cql: &str) -> Result<PreparedStatement, StoreError> {
-    let mut statement = session.prepare(cql).await?;
-    statement.set_is_idempotent(true);
-    Ok(statement)
-}
 
 impl ScyllaTaskStore {
     /// Connects, migrates and prepares statements.

@@ -1,0 +1,99 @@
+//! Where the gateway keeps what it owns: the tenants' API keys.
+
+#[cfg(test)]
+mod contract;
+mod scylla;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rapport_platform::{
+    StoreSettings,
+    identity::{Permission, TenantId, UserId},
+};
+use rapport_store::StoreError;
+use uuid::Uuid;
+
+pub use self::scylla::ScyllaApiKeyStore;
+pub use self::sqlite::SqliteApiKeyStore;
+
+/// An API key as stored: everything but the secret, of which only a
+/// SHA-256 digest is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKey {
+    /// The tenant the key acts for.
+    pub tenant: TenantId,
+    /// The key's id (the middle part of the token).
+    pub id: Uuid,
+    /// What the admin called it ("ERP sync").
+    pub display_name: String,
+    /// The permissions the key is limited to.
+    pub scopes: Vec<Permission>,
+    /// SHA-256 of the secret part of the token.
+    pub secret_sha256: [u8; 32],
+    /// The admin who created it.
+    pub created_by: UserId,
+    /// When it was created.
+    pub create_time: DateTime<Utc>,
+    /// When it was revoked; a revoked key authenticates nothing.
+    pub revoke_time: Option<DateTime<Utc>>,
+    /// When it last authenticated a request (to the minute).
+    pub last_use_time: Option<DateTime<Utc>>,
+}
+
+/// Storage of API keys, scoped by tenant.
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync + 'static {
+    /// Stores a new key.
+    async fn create(&self, key: &ApiKey) -> Result<(), StoreError>;
+    /// The key of `tenant` with `id`, if any.
+    async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<ApiKey>, StoreError>;
+    /// Every key of `tenant`, revoked ones too, oldest first.
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<ApiKey>, StoreError>;
+    /// Revokes the key (keeping the first revoke time when revoked
+    /// already) and returns it; `None` when there is no such key.
+    async fn revoke(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ApiKey>, StoreError>;
+    /// Records that the key authenticated a request at `at`.
+    async fn touch(&self, tenant: &TenantId, id: Uuid, at: DateTime<Utc>)
+    -> Result<(), StoreError>;
+}
+
+/// Opens the configured backend, applying pending migrations.
+pub async fn open(settings: &StoreSettings) -> Result<Arc<dyn ApiKeyStore>, StoreError> {
+    Ok(match settings {
+        StoreSettings::Sqlite(path) => Arc::new(SqliteApiKeyStore::open(path).await?),
+        StoreSettings::Scylla(s) => Arc::new(ScyllaApiKeyStore::connect(s).await?),
+    })
+}
+
+/// Scopes as stored: permission names, comma-separated.
+fn scopes_text(scopes: &[Permission]) -> String {
+    scopes
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn parse_scopes(text: &str) -> Result<Vec<Permission>, StoreError> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|_| StoreError::Corrupt("api_keys.scopes".into()))
+        })
+        .collect()
+}
+
+fn digest(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("api_keys.secret_sha256".into()))
+}
