@@ -94,6 +94,26 @@ pub struct GatewayConfig {
     /// Requests per API key and route class, per gateway process, on top
     /// of the tenant's: one partner system cannot use up its tenant's.
     pub api_key_rate_limits: RateLimitsConfig,
+    /// The audit trail the gateway keeps for `/v1/audit`.
+    pub audit: AuditConfig,
+}
+
+/// How long the audit trail is kept.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Days an entry stays queryable (then it is deleted); the topic
+    /// `rapport.audit.v1` keeps entries for `kafka.topics.retention_ms`.
+    pub retention_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        // Two years: the span most audits and disputes reach back.
+        AuditConfig {
+            retention_days: 730,
+        }
+    }
 }
 
 impl Default for GatewayConfig {
@@ -115,6 +135,7 @@ impl Default for GatewayConfig {
                     burst: 5,
                 },
             },
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -534,6 +555,12 @@ impl Config {
                     );
                 }
             }
+        }
+        if self.gateway.audit.retention_days == 0 {
+            bad(
+                "gateway.audit.retention_days",
+                "must be at least 1: an audit trail kept for no time is none",
+            );
         }
         if needs.kafka {
             if self.kafka.bootstrap_servers.trim().is_empty() {

@@ -19,8 +19,12 @@ pub mod topics {
     pub const DEALS: &str = "rapport.deals.v1";
     /// Task events.
     pub const TASKS: &str = "rapport.tasks.v1";
+    /// The audit trail: one `AuditEntry` per change, from every service.
+    pub const AUDIT: &str = "rapport.audit.v1";
+    /// The domain topics (what analytics counts).
+    pub const DOMAIN: &[&str] = &[CONTACTS, INTERACTIONS, DEALS, TASKS];
     /// Every topic Rapport publishes.
-    pub const ALL: &[&str] = &[CONTACTS, INTERACTIONS, DEALS, TASKS];
+    pub const ALL: &[&str] = &[CONTACTS, INTERACTIONS, DEALS, TASKS, AUDIT];
 }
 
 /// The `source` of each producing service: a topic is written by exactly
@@ -34,6 +38,10 @@ pub mod sources {
     pub const DEALS: &str = "/rapport/deals";
     /// The tasks service.
     pub const TASKS: &str = "/rapport/tasks";
+    /// The gateway (audit entries of API key changes).
+    pub const GATEWAY: &str = "/rapport/gateway";
+    /// Every producing service: the sources an audit entry may come from.
+    pub const ALL: &[&str] = &[CONTACTS, COMMS, DEALS, TASKS, GATEWAY];
 }
 
 /// The only `source` that may publish on `topic`, for Rapport's topics.
@@ -72,7 +80,8 @@ pub enum ForgedEvent {
 
 /// Checks that an event read from `topic` under record `key` is consistent
 /// with how Rapport publishes: keyed by its own tenant and aggregate, and
-/// from the topic's one producer. An event that fails is never applied: a
+/// from the topic's one producer (the audit topic: from one of Rapport's
+/// services). An event that fails is never applied: a
 /// record whose key says one tenant and whose envelope says another could
 /// otherwise change the wrong tenant's data.
 pub fn check_origin(topic: &str, key: &str, envelope: &EventEnvelope) -> Result<(), ForgedEvent> {
@@ -88,9 +97,11 @@ pub fn check_origin(topic: &str, key: &str, envelope: &EventEnvelope) -> Result<
             aggregate: envelope.aggregate_id.clone(),
         });
     }
-    if let Some(producer) = producer_of(topic)
-        && envelope.source != producer
-    {
+    let known = match producer_of(topic) {
+        Some(producer) => envelope.source == producer,
+        None => topic != topics::AUDIT || sources::ALL.contains(&envelope.source.as_str()),
+    };
+    if !known {
         return Err(ForgedEvent::WrongSource {
             topic: topic.to_owned(),
             producer: envelope.source.clone(),

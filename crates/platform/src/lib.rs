@@ -7,6 +7,7 @@
 //! data-protection export ([`personal_data`]). Services use these and never
 //! each other.
 
+pub mod audit;
 pub mod config;
 pub mod contact_changes;
 pub mod error;

@@ -51,18 +51,22 @@ fn version_of(message: &OutboxMessage) -> i64 {
 }
 
 /// A prepared LOGGED batch that writes an entity (`entity_cql`, one or
-/// more statements) and then its outbox row ([`INSERT_CQL`]): ScyllaDB
-/// applies a logged batch all-or-nothing. Bind the entity values followed by
-/// [`ScyllaOutbox::values`].
+/// more statements) and then `outbox_rows` outbox rows ([`INSERT_CQL`]: the
+/// event, the audit entry): ScyllaDB applies a logged batch all-or-nothing.
+/// Bind the entity values followed by one [`ScyllaOutbox::values`] per row.
 pub async fn logged_batch_with_outbox(
     session: &Session,
     entity_cql: &[&str],
+    outbox_rows: usize,
 ) -> Result<Batch, StoreError> {
     let mut batch = Batch::new(BatchType::Logged);
     for cql in entity_cql {
         batch.append_statement(session.prepare(*cql).await?);
     }
-    batch.append_statement(session.prepare(INSERT_CQL).await?);
+    let insert = session.prepare(INSERT_CQL).await?;
+    for _ in 0..outbox_rows {
+        batch.append_statement(insert.clone());
+    }
     Ok(batch)
 }
 

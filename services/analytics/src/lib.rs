@@ -38,7 +38,7 @@ pub async fn start(ctx: &ServiceContext) -> Result<Started, StartError> {
         kafka::run_consumer(
             &kafka,
             CONSUMER_GROUP,
-            topics::ALL,
+            topics::DOMAIN,
             handler,
             metrics,
             shutdown,

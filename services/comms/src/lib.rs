@@ -119,7 +119,11 @@ mod tests {
                 headers: vec![],
                 aggregate_version: None,
             };
-            store.create(&i, &event).await.unwrap();
+            let audit = OutboxMessage {
+                event_id: Uuid::now_v7().to_string(),
+                ..event.clone()
+            };
+            store.create(&i, &event, &audit).await.unwrap();
         }
         let signal = OutboxSignal::default();
         let handler = ContactChangeHandler::new(store.clone()).waking(signal);

@@ -1,14 +1,17 @@
 //! The middleware around every REST request: a server span that continues
-//! the caller's trace (if it sent `traceparent`) and RED metrics by route.
+//! the caller's trace (if it sent `traceparent`), the request's origin for
+//! audit entries (forwarded, sealed, to every service it calls) and RED
+//! metrics by route.
 
 use std::{sync::Arc, time::Instant};
 
 use axum::{
-    extract::{MatchedPath, Request, State},
+    extract::{ConnectInfo, MatchedPath, Request, State},
     middleware::Next,
     response::Response,
 };
 use rapport_platform::{
+    audit::Origin,
     metrics::Metrics,
     telemetry::{HeaderReader, adopt_parent},
 };
@@ -38,7 +41,13 @@ pub(crate) async fn observe(
     );
     adopt_parent(&span, &HeaderReader(req.headers()));
     let started = Instant::now();
-    let resp = next.run(req).instrument(span.clone()).await;
+    let origin = Origin::of_http(
+        req.extensions()
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip()),
+        req.headers(),
+    );
+    let resp = origin.scope(next.run(req)).instrument(span.clone()).await;
     let status = resp.status().as_u16();
     span.record("http.response.status_code", status);
     let elapsed = started.elapsed();

@@ -2,15 +2,18 @@
 //!
 //! It authenticates callers (bearer tokens through an [`Authenticator`],
 //! API keys of partner systems against its own store), takes the tenant
-//! from the token, and calls the services over gRPC with the principal in
-//! metadata. The only data it owns are the tenants' API keys. Errors leave
-//! as `application/problem+json` (RFC 9457).
+//! from the token, and calls the services over gRPC with the principal and
+//! the request's origin in sealed metadata. It owns the tenants' API keys
+//! and the index of the audit trail (`/v1/audit`, consumed from
+//! `rapport.audit.v1`). Errors leave as `application/problem+json`
+//! (RFC 9457).
 
 // `Problem` is the error body of a failed request, built at most once per
 // request; boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
 mod api_keys;
+mod audit_index;
 mod auth;
 mod http_layer;
 mod json;
@@ -23,7 +26,10 @@ pub mod store;
 use std::sync::Arc;
 
 use axum::Router;
-use rapport_platform::{ServiceContext, StartError, Started, identity::Authenticator};
+use rapport_platform::{
+    ServiceContext, StartError, Started, events::topics, identity::Authenticator, kafka,
+    outbox_relay::OutboxSignal,
+};
 use tokio::net::TcpListener;
 
 pub use peers::Peers;
@@ -42,6 +48,9 @@ pub(crate) struct AppState {
     pub(crate) limits: Arc<rate_limit::RateLimits>,
     pub(crate) key_limits: Arc<rate_limit::RateLimits>,
     pub(crate) api_keys: Arc<api_keys::ApiKeys>,
+    pub(crate) audit: Arc<dyn store::AuditStore>,
+    /// Wakes the relay of the API keys' audit entries.
+    pub(crate) outbox: OutboxSignal,
 }
 
 fn store_error(source: rapport_store::StoreError) -> StartError {
@@ -51,13 +60,32 @@ fn store_error(source: rapport_store::StoreError) -> StartError {
     }
 }
 
-/// The REST application (routes and middleware) without a listener; opens
-/// (and migrates) the API key store.
+fn retention(ctx: &ServiceContext) -> chrono::Duration {
+    chrono::Duration::days(i64::from(ctx.config.gateway.audit.retention_days))
+}
+
+async fn open_stores(ctx: &ServiceContext) -> Result<store::Stores, StartError> {
+    store::open(&ctx.store, retention(ctx))
+        .await
+        .map_err(store_error)
+}
+
+/// The REST application (routes and middleware) without a listener or
+/// background tasks, over opened (and migrated) stores.
 pub async fn app(
     ctx: &ServiceContext,
     authenticator: Arc<dyn Authenticator>,
 ) -> Result<Router, StartError> {
-    let keys = store::open(&ctx.store).await.map_err(store_error)?;
+    let stores = open_stores(ctx).await?;
+    router(ctx, authenticator, &stores, OutboxSignal::default())
+}
+
+fn router(
+    ctx: &ServiceContext,
+    authenticator: Arc<dyn Authenticator>,
+    stores: &store::Stores,
+    outbox: OutboxSignal,
+) -> Result<Router, StartError> {
     let state = AppState {
         peers: Peers::connect(ctx)?,
         authenticator,
@@ -67,26 +95,51 @@ pub async fn app(
         key_limits: Arc::new(rate_limit::RateLimits::new(
             ctx.config.gateway.api_key_rate_limits.clone(),
         )),
-        api_keys: Arc::new(api_keys::ApiKeys::new(keys)),
+        api_keys: Arc::new(api_keys::ApiKeys::new(stores.api_keys.clone())),
+        audit: stores.audit.clone(),
+        outbox,
     };
     Ok(routes::router(state, ctx.metrics.clone()))
 }
 
-/// Applies the API key store's pending migrations.
+/// Applies the store's pending migrations.
 pub async fn migrate(ctx: &ServiceContext) -> Result<(), StartError> {
-    store::open(&ctx.store)
-        .await
-        .map(|_: Arc<dyn store::ApiKeyStore>| ())
-        .map_err(store_error)
+    open_stores(ctx).await.map(|_| ())
 }
 
-/// Binds `http_addr` and serves the REST API until shutdown; in-flight
-/// requests finish first.
+/// Binds `http_addr` and serves the REST API until shutdown (in-flight
+/// requests finish first); publishes the API keys' audit entries, indexes
+/// the audit trail and applies its retention.
 pub async fn start(
     ctx: &ServiceContext,
     authenticator: Arc<dyn Authenticator>,
 ) -> Result<Started, StartError> {
-    let app = app(ctx, authenticator).await?;
+    let stores = open_stores(ctx).await?;
+    let (signal, relay) = ctx.spawn_outbox_relay(SERVICE, stores.outbox.clone())?;
+    let indexer = Arc::new(audit_index::AuditIndexer::new(stores.audit.clone()));
+    let (kafka_cfg, metrics, shutdown) = (
+        ctx.config.kafka.clone(),
+        ctx.metrics.clone(),
+        ctx.shutdown.clone(),
+    );
+    let consumer = tokio::spawn(async move {
+        kafka::run_consumer(
+            &kafka_cfg,
+            audit_index::CONSUMER_GROUP,
+            &[topics::AUDIT],
+            indexer,
+            metrics,
+            shutdown,
+        )
+        .await
+        .map_err(|e| format!("audit index consumer: {e}"))
+    });
+    let retention_task = tokio::spawn(audit_index::run_retention(
+        stores.audit.clone(),
+        retention(ctx),
+        ctx.shutdown.clone(),
+    ));
+    let app = router(ctx, authenticator, &stores, signal)?;
     let addr = ctx.config.http_addr;
     let listener = TcpListener::bind(addr)
         .await
@@ -100,13 +153,16 @@ pub async fn start(
     let shutdown = ctx.shutdown.clone();
     tracing::info!(%addr, "REST API listening");
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
-            .map_err(|e| format!("gateway: {e}"))
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+        .map_err(|e| format!("gateway: {e}"))
     });
     Ok(Started {
         addr,
-        tasks: vec![server],
+        tasks: vec![server, relay, consumer, retention_task],
     })
 }

@@ -8,6 +8,7 @@ use tonic::{
 };
 
 use crate::{
+    audit::Origin,
     identity::PrincipalKey,
     telemetry::{HeaderCarrier, inject},
 };
@@ -22,8 +23,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// principal.
 pub type PeerChannel = InterceptedService<Channel, PeerInterceptor>;
 
-/// Injects the current span's W3C `traceparent` into outgoing metadata and
-/// seals the principal the caller put there.
+/// Injects the current span's W3C `traceparent` and the request's origin into
+/// outgoing metadata and seals the principal the caller put there.
 #[derive(Clone, Debug)]
 pub struct PeerInterceptor {
     key: PrincipalKey,
@@ -40,6 +41,9 @@ impl Interceptor for PeerInterceptor {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         let mut headers = std::mem::take(req.metadata_mut()).into_headers();
         inject(&tracing::Span::current(), &mut HeaderCarrier(&mut headers));
+        // The origin of the request being served goes along (sealed with
+        // the principal), so the peer's audit entries say where it came from.
+        Origin::current().write_headers(&mut headers);
         self.key.seal(&mut headers);
         *req.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
         Ok(req)

@@ -1,5 +1,5 @@
-//! The tower layer around every gRPC server: the principal's seal, tracing
-//! and RED metrics.
+//! The tower layer around every gRPC server: the principal's seal, the
+//! request's origin (for audit entries), tracing and RED metrics.
 //!
 //! A call whose principal metadata is not sealed by the deployment's key
 //! is answered UNAUTHENTICATED here, before any handler could read it.
@@ -19,6 +19,7 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use crate::{
+    audit::Origin,
     identity::{PrincipalKey, TENANT_HEADER},
     metrics::Metrics,
     telemetry::{HeaderReader, adopt_parent},
@@ -112,6 +113,12 @@ where
         adopt_parent(&span, &HeaderReader(req.headers()));
 
         let sealed = self.key.check(req.headers());
+        // What audit entries record and outgoing calls forward: read only
+        // once the seal vouches for it.
+        let origin = Origin {
+            operation: rpc_method.clone(),
+            ..Origin::from_headers(req.headers())
+        };
         // Take the service that was polled ready, leave a clone in its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -121,7 +128,7 @@ where
         Box::pin(
             async move {
                 let result = match sealed {
-                    Ok(()) => inner.call(req).await,
+                    Ok(()) => origin.scope(inner.call(req)).await,
                     Err(e) => {
                         tracing::warn!(error = %e, "refused a call with an unsealed principal");
                         Ok(tonic::Status::unauthenticated(e.to_string()).into_http())

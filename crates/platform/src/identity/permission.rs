@@ -37,6 +37,8 @@ pub enum Permission {
     ErasePersonalData,
     /// Create, list and revoke the tenant's API keys.
     ManageApiKeys,
+    /// Read the tenant's audit trail (`/v1/audit`).
+    ReadAudit,
 }
 
 impl Permission {
@@ -54,11 +56,12 @@ impl Permission {
             Permission::ExportPersonalData => "personal_data.export",
             Permission::ErasePersonalData => "personal_data.erase",
             Permission::ManageApiKeys => "api_keys.manage",
+            Permission::ReadAudit => "audit.read",
         }
     }
 
     /// Every permission.
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Permission::ReadRecords,
         Permission::WriteRecords,
         Permission::MergeRecords,
@@ -70,6 +73,7 @@ impl Permission {
         Permission::ExportPersonalData,
         Permission::ErasePersonalData,
         Permission::ManageApiKeys,
+        Permission::ReadAudit,
     ];
 }
 

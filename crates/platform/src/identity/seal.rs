@@ -17,6 +17,8 @@ use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderValue};
 use sha2::Sha256;
 
+use crate::audit::ORIGIN_HEADERS;
+
 use super::{
     PRINCIPAL_HEADER, ROLES_HEADER, SCOPES_HEADER, TEAMS_HEADER, TENANT_HEADER,
     key_file::{self, KeyFileError, unix_now},
@@ -104,6 +106,16 @@ impl PrincipalKey {
             mac.update(b"\nscopes=");
             mac.update(v.as_bytes());
         }
+        // The request's origin, as audit entries record it: covered the
+        // same way, so a principal's seal does not change when it is absent.
+        for name in ORIGIN_HEADERS {
+            if let Some(v) = headers.get(name) {
+                mac.update(b"\n");
+                mac.update(name.as_bytes());
+                mac.update(b"=");
+                mac.update(v.as_bytes());
+            }
+        }
         mac.update(b"\n");
         mac.update(expires);
         mac
@@ -142,6 +154,7 @@ impl PrincipalKey {
         for name in SEALED
             .into_iter()
             .chain([SCOPES_HEADER, SEAL_HEADER, SEAL_EXPIRES_HEADER])
+            .chain(ORIGIN_HEADERS)
         {
             if headers.get_all(name).iter().count() > 1 {
                 return Err(SealError::Repeated(name));
@@ -191,6 +204,34 @@ mod tests {
         let mut headers = p.request(()).into_parts().0.into_headers();
         key(1).seal(&mut headers);
         headers
+    }
+
+    #[test]
+    fn the_origin_cannot_be_rewritten_after_sealing() {
+        let p = Principal {
+            tenant: TenantId::parse("acme").unwrap(),
+            user: UserId::parse("alice").unwrap(),
+            roles: vec![Role::Rep],
+            teams: vec![],
+            scopes: None,
+        };
+        let mut headers = p.request(()).into_parts().0.into_headers();
+        crate::audit::Origin {
+            client_ip: "203.0.113.7".into(),
+            ..Default::default()
+        }
+        .write_headers(&mut headers);
+        key(1).seal(&mut headers);
+        assert_eq!(key(1).check(&headers), Ok(()));
+        let mut moved = headers.clone();
+        moved.insert(crate::audit::CLIENT_IP_HEADER, "192.0.2.1".parse().unwrap());
+        assert_eq!(key(1).check(&moved), Err(SealError::BadSeal));
+        let mut dropped = headers.clone();
+        dropped.remove(crate::audit::CLIENT_IP_HEADER);
+        assert_eq!(key(1).check(&dropped), Err(SealError::BadSeal));
+        let mut added = headers;
+        added.insert(crate::audit::USER_AGENT_HEADER, "curl".parse().unwrap());
+        assert_eq!(key(1).check(&added), Err(SealError::BadSeal));
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl SqliteDb {
         link: Option<(String, Uuid)>,
         sql: String,
         params: impl libsql::params::IntoParams + Send + 'static,
-        event: OutboxMessage,
+        events: Vec<OutboxMessage>,
     ) -> Result<Linked, StoreError> {
         self.write(move |tx| async move {
             if let Some((tenant, contact)) = &link {
@@ -76,7 +76,9 @@ impl SqliteDb {
                 }
             }
             tx.execute(&sql, params).await?;
-            insert_outbox(&tx, &event).await?;
+            for event in &events {
+                insert_outbox(&tx, event).await?;
+            }
             Ok(Linked::Stored)
         })
         .await

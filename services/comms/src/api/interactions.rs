@@ -145,10 +145,11 @@ impl CommsService for CommsApi {
             let mut linked = interaction.clone();
             linked.contact_id = contact;
             let event = events::interaction_logged(&principal, &linked);
+            let audit = events::interaction_audit(&principal, &linked);
             let store = self.store.clone();
             async move {
                 store
-                    .create(&linked, &event)
+                    .create(&linked, &event, &audit)
                     .await
                     .map_err(CommsError::from)
             }

@@ -3,6 +3,7 @@
 //! [`rapport_platform::contact_changes`] (see [`crate::start`]).
 
 use rapport_platform::{
+    audit::{AuditDraft, Change, diff},
     events::{NewEvent, tombstone, topics},
     identity::{Principal, TenantId},
     proto_time::to_timestamp,
@@ -41,4 +42,18 @@ pub fn interaction_logged(principal: &Principal, i: &Interaction) -> OutboxMessa
 /// `InteractionLogged`, so partners' compacted copies forget its summary.
 pub fn interaction_erased(tenant: &TenantId, id: InteractionId) -> OutboxMessage {
     tombstone(topics::INTERACTIONS, tenant, &id.to_string())
+}
+
+/// The audit entry of a logged interaction: every field it was logged with.
+pub fn interaction_audit(principal: &Principal, i: &Interaction) -> OutboxMessage {
+    let fields = serde_json::json!({
+        "contact_id": i.contact_id.to_string(),
+        "channel": i.channel.as_str(),
+        "direction": i.direction.as_str(),
+        "occurred_at": i.occurred_at.to_rfc3339(),
+        "summary": i.summary,
+    });
+    AuditDraft::new(format!("interactions/{}", i.id), Change::Created)
+        .with_fields(diff(None, Some(&fields)))
+        .into_outbox(principal, SOURCE, i.create_time)
 }

@@ -40,6 +40,15 @@ fn event() -> OutboxMessage {
     }
 }
 
+/// The audit entry written with a change.
+fn audit() -> OutboxMessage {
+    OutboxMessage {
+        topic: "rapport.audit.v1".into(),
+        aggregate_version: Some(0),
+        ..event()
+    }
+}
+
 async fn all_pages(
     s: &dyn InteractionStore,
     tenant: &TenantId,
@@ -69,7 +78,7 @@ async fn timeline_is_newest_first_across_pages_and_months(s: &dyn InteractionSto
     let mut written = Vec::new();
     for h in [5i64, 0, 30, 1, 2, 48, 900, 3, 4] {
         let i = interaction("acme", contact, base + Duration::hours(h));
-        s.create(&i, &event()).await.unwrap();
+        s.create(&i, &event(), &audit()).await.unwrap();
         written.push(i);
     }
     written.sort_by_key(|i| std::cmp::Reverse((i.occurred_at, i.id)));
@@ -86,7 +95,7 @@ async fn timeline_is_newest_first_across_pages_and_months(s: &dyn InteractionSto
 async fn timeline_never_crosses_tenants_or_contacts(s: &dyn InteractionStore) {
     let contact = Uuid::now_v7();
     let i = interaction("acme", contact, Utc::now().trunc_subsecs(3));
-    s.create(&i, &event()).await.unwrap();
+    s.create(&i, &event(), &audit()).await.unwrap();
     let globex = TenantId::parse("globex").unwrap();
     assert!(all_pages(s, &globex, contact, 10).await.is_empty());
     let acme = TenantId::parse("acme").unwrap();
@@ -120,7 +129,7 @@ async fn log_all(
     let mut out = Vec::new();
     for h in hours {
         let i = interaction(tenant, contact, base + Duration::hours(*h));
-        s.create(&i, &event()).await.unwrap();
+        s.create(&i, &event(), &audit()).await.unwrap();
         out.push(i);
     }
     out
@@ -297,13 +306,13 @@ async fn writes_against_gone_people_are_redirected_or_refused(s: &dyn Interactio
     apply(s, &acme, ContactChange::Erase { contact: erased }).await;
     let at = Utc::now().trunc_subsecs(3);
     assert_eq!(
-        s.create(&interaction("acme", merged, at), &event())
+        s.create(&interaction("acme", merged, at), &event(), &audit())
             .await
             .unwrap(),
         Linked::Merged { survivor }
     );
     assert_eq!(
-        s.create(&interaction("acme", erased, at), &event())
+        s.create(&interaction("acme", erased, at), &event(), &audit())
             .await
             .unwrap(),
         Linked::Erased
@@ -318,7 +327,7 @@ async fn writes_against_gone_people_are_redirected_or_refused(s: &dyn Interactio
     );
     // Fates are per tenant.
     assert_eq!(
-        s.create(&interaction("globex", erased, at), &event())
+        s.create(&interaction("globex", erased, at), &event(), &audit())
             .await
             .unwrap(),
         Linked::Stored

@@ -37,7 +37,12 @@ pub struct TimelinePage {
 pub trait InteractionStore: ContactChangeStore {
     /// Stores an interaction and its event atomically, unless its person
     /// was merged or erased (then nothing is stored, see [`Linked`]).
-    async fn create(&self, i: &Interaction, event: &OutboxMessage) -> Result<Linked, StoreError>;
+    async fn create(
+        &self,
+        i: &Interaction,
+        event: &OutboxMessage,
+        audit: &OutboxMessage,
+    ) -> Result<Linked, StoreError>;
     /// Where interactions of person `contact` go now, as far as the merges
     /// and erasures comms has applied tell.
     async fn contact_fate(&self, tenant: &TenantId, contact: Uuid) -> Result<Fate, StoreError>;

@@ -97,10 +97,11 @@ impl ScyllaInteractionStore {
         );
         let insert_bucket =
             "INSERT INTO interaction_buckets (tenant_id, contact_id, bucket) VALUES (?, ?, ?)";
-        // The entity rows and the outbox row go in one LOGGED batch.
+        // The entity rows, the event and the audit entry go in one LOGGED batch.
         let create = scylla_outbox::logged_batch_with_outbox(
             &session,
             &[&insert_interaction, insert_bucket],
+            2,
         )
         .await?;
         let mut buckets = session
@@ -263,7 +264,12 @@ fn decode_token(token: &PageToken) -> Result<(i32, PagingState), StoreError> {
 
 #[async_trait]
 impl InteractionStore for ScyllaInteractionStore {
-    async fn create(&self, i: &Interaction, event: &OutboxMessage) -> Result<Linked, StoreError> {
+    async fn create(
+        &self,
+        i: &Interaction,
+        event: &OutboxMessage,
+        audit: &OutboxMessage,
+    ) -> Result<Linked, StoreError> {
         let tenant = i.tenant.as_str();
         let linked = self.fates.link(tenant, i.contact_id).await?;
         if linked != Linked::Stored {
@@ -289,6 +295,7 @@ impl InteractionStore for ScyllaInteractionStore {
                     row,
                     (i.tenant.as_str(), i.contact_id, bucket),
                     ScyllaOutbox::values(event),
+                    ScyllaOutbox::values(audit),
                 ),
             )
             .await?;

@@ -74,7 +74,12 @@ fn decode_position(token: &PageToken) -> Result<(i64, String), StoreError> {
 
 #[async_trait]
 impl InteractionStore for SqliteInteractionStore {
-    async fn create(&self, i: &Interaction, event: &OutboxMessage) -> Result<Linked, StoreError> {
+    async fn create(
+        &self,
+        i: &Interaction,
+        event: &OutboxMessage,
+        audit: &OutboxMessage,
+    ) -> Result<Linked, StoreError> {
         self.db
             .insert_linked(
                 Some((i.tenant.as_str().to_owned(), i.contact_id)),
@@ -92,7 +97,7 @@ impl InteractionStore for SqliteInteractionStore {
                 i.create_time.to_rfc3339(),
                 i.created_by.as_str(),
             ],
-                event.clone(),
+                vec![event.clone(), audit.clone()],
             )
             .await
     }

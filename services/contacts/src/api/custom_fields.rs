@@ -1,10 +1,22 @@
 //! Custom field definitions: everyone reads them, tenant admins change them.
 
 use chrono::Utc;
-use rapport_platform::identity::{Permission, Principal, TenantId};
+use rapport_platform::{
+    audit::{AuditDraft, Change, diff},
+    identity::{Permission, Principal, TenantId},
+};
 
-use super::ContactsApi;
+use super::{ContactsApi, audit};
 use crate::domain::{ContactError, CustomFieldDef, Kind, MAX_FIELDS};
+
+/// The resource name of a definition: `customFields/{object}/{key}`.
+fn resource(kind: Kind, key: &str) -> String {
+    format!("customFields/{}/{key}", kind.as_str())
+}
+
+fn json(def: &CustomFieldDef) -> serde_json::Value {
+    serde_json::to_value(def).unwrap_or_default()
+}
 
 impl ContactsApi {
     /// Defines a field; the key must be new for its object type.
@@ -28,7 +40,16 @@ impl ContactsApi {
                 "a tenant may define at most {MAX_FIELDS} fields per object type"
             )));
         }
-        if !self.store.create_custom_field(&p.tenant, &def).await? {
+        let entry = audit::now(
+            p,
+            AuditDraft::new(resource(def.kind, &def.key), Change::Created)
+                .with_fields(diff(None, Some(&json(&def)))),
+        );
+        if !self
+            .store
+            .create_custom_field(&p.tenant, &def, &entry)
+            .await?
+        {
             return Err(ContactError::AlreadyExists(format!(
                 "custom field {} of {}",
                 def.key,
@@ -56,7 +77,22 @@ impl ContactsApi {
         key: &str,
     ) -> Result<(), ContactError> {
         p.require(Permission::ManageCustomFields)?;
-        if self.store.delete_custom_field(&p.tenant, kind, key).await? {
+        let old = self
+            .store
+            .custom_fields(&p.tenant, Some(kind))
+            .await?
+            .into_iter()
+            .find(|d| d.key == key);
+        let entry = audit::now(
+            p,
+            AuditDraft::new(resource(kind, key), Change::Deleted)
+                .with_fields(diff(old.as_ref().map(json).as_ref(), None)),
+        );
+        if self
+            .store
+            .delete_custom_field(&p.tenant, kind, key, &entry)
+            .await?
+        {
             Ok(())
         } else {
             Err(ContactError::NotFound {
@@ -75,9 +111,17 @@ impl ContactsApi {
         region: &crate::domain::Region,
     ) -> Result<(), ContactError> {
         p.require(Permission::ManageSettings)?;
+        let old = self.store.phone_region(&p.tenant).await?;
+        let entry = audit::now(
+            p,
+            AuditDraft::new("contactSettings", Change::Updated).with_fields(diff(
+                Some(&serde_json::json!({ "default_phone_region": old })),
+                Some(&serde_json::json!({ "default_phone_region": region.code() })),
+            )),
+        );
         Ok(self
             .store
-            .set_phone_region(&p.tenant, region.code())
+            .set_phone_region(&p.tenant, region.code(), &entry)
             .await?)
     }
 }

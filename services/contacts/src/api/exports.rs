@@ -162,6 +162,21 @@ impl ContactsApi {
         // an error status rather than a broken download.
         query.page_size = 1;
         self.search(&p, query.clone()).await?;
+        // Who took a copy of which records is audited before the first row.
+        let entry = super::audit::now(
+            &p,
+            rapport_platform::audit::AuditDraft::new(
+                format!("exports/{}", uuid::Uuid::now_v7()),
+                rapport_platform::audit::Change::Read,
+            )
+            .with_note(format!(
+                "CSV export of {} records (query {:?}, filter {:?})",
+                query.kind.as_str(),
+                query.query,
+                query.filter
+            )),
+        );
+        self.store.record_audit(&p.tenant, &[entry]).await?;
         query.page_size = EXPORT_PAGE;
         query.page_token.clear();
         let first = encode([header(query.kind, &defs)])?;

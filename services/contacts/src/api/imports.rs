@@ -476,7 +476,18 @@ impl ContactsApi {
             ));
         }
         let job = ImportJob::new(options, p.user.as_str(), Utc::now());
-        self.store.put_import(&p.tenant, &job).await?;
+        let entry = super::audit::now(
+            p,
+            rapport_platform::audit::AuditDraft::new(
+                format!("imports/{}", job.id),
+                rapport_platform::audit::Change::Created,
+            )
+            .with_fields(rapport_platform::audit::diff(
+                None,
+                Some(&serde_json::to_value(&job.options).unwrap_or_default()),
+            )),
+        );
+        self.store.put_import(&p.tenant, &job, Some(&entry)).await?;
         Ok(job)
     }
 
@@ -545,7 +556,7 @@ impl ContactsApi {
                 job.failure = failure;
             }
         }
-        self.store.put_import(&p.tenant, &job).await?;
+        self.store.put_import(&p.tenant, &job, None).await?;
         Ok(job)
     }
 
@@ -671,7 +682,7 @@ impl ContactsApi {
                 next.bytes_processed = bytes.load(Ordering::Relaxed);
                 next.update_time = Utc::now();
                 outcome.changes.import = Some(next.clone());
-                match self.commit(&p.tenant, &outcome.changes).await {
+                match self.commit(p, outcome.changes).await {
                     Ok(()) => {
                         *job = next;
                         break;

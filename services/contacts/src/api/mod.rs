@@ -5,6 +5,7 @@
 //! requests into them and encodes their results; `convert` maps types.
 
 mod access;
+mod audit;
 mod convert;
 mod custom_fields;
 mod exports;
@@ -85,14 +86,13 @@ impl ContactsApi {
         ))
     }
 
-    /// Commits a change set and wakes the relay.
-    async fn commit(
-        &self,
-        tenant: &rapport_platform::identity::TenantId,
-        changes: &ChangeSet,
-    ) -> Result<(), ContactError> {
+    /// Commits a change set with its audit entries (one per record it
+    /// writes) and wakes the relay.
+    async fn commit(&self, p: &Principal, mut changes: ChangeSet) -> Result<(), ContactError> {
+        let entries = audit::of_changes(p, &changes);
+        changes.events.extend(entries);
         self.store
-            .commit(tenant, changes)
+            .commit(&p.tenant, &changes)
             .await
             .map_err(|e| match e {
                 CommitError::Conflict(id) => ContactError::Conflict(id.to_string()),

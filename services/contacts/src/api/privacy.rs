@@ -24,6 +24,16 @@ impl ContactsApi {
     ) -> Result<Value, ContactError> {
         p.require(Permission::ExportPersonalData)?;
         let record = self.get_record(p, Kind::Person, id).await?;
+        // The document is handed out only once its reading is on record.
+        let entry = super::audit::now(
+            p,
+            rapport_platform::audit::AuditDraft::new(
+                super::audit::resource(&record),
+                rapport_platform::audit::Change::Read,
+            )
+            .with_note("data-protection export"),
+        );
+        self.store.record_audit(&p.tenant, &[entry]).await?;
         let defs = self
             .store
             .custom_fields(&p.tenant, Some(Kind::Person))
@@ -109,7 +119,7 @@ impl ContactsApi {
             erasures: vec![audit.clone()],
             ..Default::default()
         };
-        self.commit(&p.tenant, &changes).await?;
+        self.commit(p, changes).await?;
         Ok(audit)
     }
 }

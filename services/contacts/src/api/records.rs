@@ -131,7 +131,7 @@ impl ContactsApi {
             unique,
             ..Default::default()
         };
-        self.commit(&p.tenant, &changes).await?;
+        self.commit(p, changes).await?;
         Ok(record)
     }
 
@@ -176,8 +176,7 @@ impl ContactsApi {
             return Ok(current);
         };
         let record = changes.puts[0].record.clone();
-        self.commit(&p.tenant, &ChangeSet { unique, ..changes })
-            .await?;
+        self.commit(p, ChangeSet { unique, ..changes }).await?;
         Ok(record)
     }
 
@@ -464,7 +463,7 @@ impl ContactsApi {
                 }
             }
         }
-        self.commit(&p.tenant, &changes).await?;
+        self.commit(p, changes).await?;
         Ok(next)
     }
 
@@ -584,7 +583,7 @@ impl ContactsApi {
         }
         let moved = changes.puts.len() as u64;
         if moved > 0 {
-            self.commit(&p.tenant, &changes).await?;
+            self.commit(p, changes).await?;
         }
         Ok(moved)
     }

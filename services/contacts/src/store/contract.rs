@@ -259,7 +259,7 @@ async fn only_one_upload_starts_an_import(s: &dyn ContactStore) {
     let tenant = TenantId::parse("acme").unwrap();
     let now = Utc::now().trunc_subsecs(3);
     let pending = ImportJob::new(ImportOptions::default(), "alice", now);
-    s.put_import(&tenant, &pending).await.unwrap();
+    s.put_import(&tenant, &pending, None).await.unwrap();
     let running = ImportJob {
         state: ImportState::Running,
         start_time: Some(now),
@@ -274,6 +274,83 @@ async fn only_one_upload_starts_an_import(s: &dyn ContactStore) {
         s.get_import(&tenant, &pending.id).await.unwrap(),
         Some(running)
     );
+}
+
+/// Custom field and settings changes carry their audit entry: written
+/// with the change, and not at all when nothing changed.
+async fn definition_changes_write_their_audit_entry_only_when_applied(s: &dyn ContactStore) {
+    use crate::domain::{CustomFieldDef, FieldType};
+    let tenant = TenantId::parse("acme").unwrap();
+    let def = CustomFieldDef {
+        key: "tier".into(),
+        kind: Kind::Person,
+        label: "Tier".into(),
+        field_type: FieldType::Text,
+        required: false,
+        choices: vec![],
+        min: None,
+        max: None,
+        max_length: 0,
+        create_time: Utc::now().trunc_subsecs(3),
+        created_by: "admin".into(),
+    };
+    let entry = |resource: &str| OutboxMessage {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        topic: "rapport.audit.v1".into(),
+        key: format!("acme/{resource}"),
+        payload: vec![2],
+        headers: vec![],
+        aggregate_version: Some(0),
+    };
+    let backlog = || async { s.outbox().backlog().await.unwrap() };
+    let start = backlog().await;
+    assert!(
+        s.create_custom_field(&tenant, &def, &entry("customFields/person/tier"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(backlog().await, start + 1);
+    // The key exists: refused, and no entry for a change that did not happen.
+    assert!(
+        !s.create_custom_field(&tenant, &def, &entry("customFields/person/tier"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(backlog().await, start + 1);
+    assert!(
+        s.delete_custom_field(
+            &tenant,
+            Kind::Person,
+            "tier",
+            &entry("customFields/person/tier")
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(backlog().await, start + 2);
+    assert!(
+        !s.delete_custom_field(
+            &tenant,
+            Kind::Person,
+            "tier",
+            &entry("customFields/person/tier")
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(backlog().await, start + 2);
+    s.set_phone_region(&tenant, "IN", &entry("contactSettings"))
+        .await
+        .unwrap();
+    assert_eq!(backlog().await, start + 3);
+    assert_eq!(
+        s.phone_region(&tenant).await.unwrap().as_deref(),
+        Some("IN")
+    );
+    s.record_audit(&tenant, &[entry("exports/x"), entry("contacts/y")])
+        .await
+        .unwrap();
+    assert_eq!(backlog().await, start + 5);
 }
 
 macro_rules! contract_tests {
@@ -308,6 +385,7 @@ mod sqlite {
         deletes_remove_index_entries,
         scans_page_in_order,
         only_one_upload_starts_an_import,
+        definition_changes_write_their_audit_entry_only_when_applied,
     );
 
     #[tokio::test]
@@ -377,5 +455,6 @@ mod scylla {
         deletes_remove_index_entries,
         scans_page_in_order,
         only_one_upload_starts_an_import,
+        definition_changes_write_their_audit_entry_only_when_applied,
     );
 }

@@ -199,11 +199,13 @@ pub trait ContactStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<DuplicateGroup>, StoreError>;
 
-    /// Adds a custom field definition; `false` if the key exists.
+    /// Adds a custom field definition with its audit entry; `false` (and
+    /// nothing written) if the key exists.
     async fn create_custom_field(
         &self,
         tenant: &TenantId,
         def: &CustomFieldDef,
+        audit: &OutboxMessage,
     ) -> Result<bool, StoreError>;
     /// The tenant's definitions (of `kind`, or all).
     async fn custom_fields(
@@ -211,22 +213,34 @@ pub trait ContactStore: Send + Sync + 'static {
         tenant: &TenantId,
         kind: Option<Kind>,
     ) -> Result<Vec<CustomFieldDef>, StoreError>;
-    /// Removes a definition; `false` if there was none.
+    /// Removes a definition with its audit entry; `false` (and nothing
+    /// written) if there was none.
     async fn delete_custom_field(
         &self,
         tenant: &TenantId,
         kind: Kind,
         key: &str,
+        audit: &OutboxMessage,
     ) -> Result<bool, StoreError>;
 
     /// The tenant's default phone region, if set.
     async fn phone_region(&self, tenant: &TenantId) -> Result<Option<String>, StoreError>;
-    /// Sets the tenant's default phone region.
-    async fn set_phone_region(&self, tenant: &TenantId, region: &str) -> Result<(), StoreError>;
+    /// Sets the tenant's default phone region, with its audit entry.
+    async fn set_phone_region(
+        &self,
+        tenant: &TenantId,
+        region: &str,
+        audit: &OutboxMessage,
+    ) -> Result<(), StoreError>;
 
     /// Stores an import's state (creation and state changes; progress
-    /// travels in change sets).
-    async fn put_import(&self, tenant: &TenantId, job: &ImportJob) -> Result<(), StoreError>;
+    /// travels in change sets), with the audit entry of a creation.
+    async fn put_import(
+        &self,
+        tenant: &TenantId,
+        job: &ImportJob,
+        audit: Option<&OutboxMessage>,
+    ) -> Result<(), StoreError>;
     /// Replaces `pending` with `running` only if the stored import is still
     /// exactly `pending`; `false` if another upload started it first.
     async fn start_import(
@@ -249,6 +263,14 @@ pub trait ContactStore: Send + Sync + 'static {
         after_row: u64,
         limit: usize,
     ) -> Result<Vec<ImportRowError>, StoreError>;
+
+    /// Writes audit entries of reads (exports, data-protection documents):
+    /// the read goes ahead only once its entry is stored.
+    async fn record_audit(
+        &self,
+        tenant: &TenantId,
+        entries: &[OutboxMessage],
+    ) -> Result<(), StoreError>;
 
     /// The outbox the relay publishes from.
     fn outbox(&self) -> Arc<dyn Outbox>;

@@ -13,7 +13,7 @@ use std::{collections::HashSet, sync::Arc};
 use async_trait::async_trait;
 use rapport_platform::identity::TenantId;
 use rapport_store::{
-    Outbox, StoreError,
+    Outbox, OutboxMessage, StoreError,
     scylla::{CqlMigration, ScyllaSettings, connect},
     scylla_outbox::{INSERT_CQL, OUTBOX_CQL_MIGRATION, ScyllaOutbox},
 };
@@ -101,6 +101,25 @@ struct Statements {
 }
 
 impl ScyllaContactStore {
+    /// Applies `cql` with `values` and the audit entries in one logged batch
+    /// (all or nothing).
+    async fn with_audit(
+        &self,
+        cql: &str,
+        values: Vec<CqlValue>,
+        audit: &[&OutboxMessage],
+    ) -> Result<(), StoreError> {
+        let mut batch = Batch::new(BatchType::Logged);
+        batch.append_statement(cql);
+        let mut rows = vec![values];
+        for entry in audit {
+            batch.append_statement(self.statements.outbox.clone());
+            rows.push(ScyllaOutbox::cql_values(entry));
+        }
+        self.session.batch(&batch, rows).await?;
+        Ok(())
+    }
+
     /// Connects, migrates the keyspace and prepares statements.
     pub async fn connect(settings: &ScyllaSettings) -> Result<Self, StoreError> {
         let session = connect(settings, MIGRATIONS).await?;
@@ -700,6 +719,7 @@ impl ContactStore for ScyllaContactStore {
         &self,
         tenant: &TenantId,
         def: &CustomFieldDef,
+        audit: &OutboxMessage,
     ) -> Result<bool, StoreError> {
         let doc = to_doc(def)?;
         let rows = self
@@ -711,6 +731,13 @@ impl ContactStore for ScyllaContactStore {
             .await?
             .into_rows_result()?;
         let applied = lwt_applied(&rows)?;
+        // A conditional insert cannot share a batch with the outbox (another
+        // partition): the entry follows it, and a crash in between loses
+        // it (docs/adr/0123-audit-trail.md; claimed keys, issue 19).
+        if applied {
+            self.record_audit(tenant, std::slice::from_ref(audit))
+                .await?;
+        }
         Ok(applied)
     }
 
@@ -746,18 +773,25 @@ impl ContactStore for ScyllaContactStore {
         tenant: &TenantId,
         kind: Kind,
         key: &str,
+        audit: &OutboxMessage,
     ) -> Result<bool, StoreError> {
         let existed = self
             .custom_fields(tenant, Some(kind))
             .await?
             .iter()
             .any(|d| d.key == key);
-        self.session
-            .query_unpaged(
+        if existed {
+            self.with_audit(
                 "DELETE FROM custom_fields WHERE tenant_id = ? AND kind = ? AND key = ?",
-                (tenant.as_str(), kind.as_str(), key),
+                vec![
+                    CqlValue::Text(tenant.to_string()),
+                    CqlValue::Text(kind.as_str().to_owned()),
+                    CqlValue::Text(key.to_owned()),
+                ],
+                &[audit],
             )
             .await?;
+        }
         Ok(existed)
     }
 
@@ -776,24 +810,57 @@ impl ContactStore for ScyllaContactStore {
             .and_then(|(r,)| r))
     }
 
-    async fn set_phone_region(&self, tenant: &TenantId, region: &str) -> Result<(), StoreError> {
-        self.session
-            .query_unpaged(
-                "INSERT INTO contact_settings (tenant_id, default_phone_region) VALUES (?, ?)",
-                (tenant.as_str(), region),
-            )
-            .await?;
-        Ok(())
+    async fn set_phone_region(
+        &self,
+        tenant: &TenantId,
+        region: &str,
+        audit: &OutboxMessage,
+    ) -> Result<(), StoreError> {
+        self.with_audit(
+            "INSERT INTO contact_settings (tenant_id, default_phone_region) VALUES (?, ?)",
+            vec![
+                CqlValue::Text(tenant.to_string()),
+                CqlValue::Text(region.to_owned()),
+            ],
+            &[audit],
+        )
+        .await
     }
 
-    async fn put_import(&self, tenant: &TenantId, job: &ImportJob) -> Result<(), StoreError> {
+    async fn put_import(
+        &self,
+        tenant: &TenantId,
+        job: &ImportJob,
+        audit: Option<&OutboxMessage>,
+    ) -> Result<(), StoreError> {
         let doc = to_doc(job)?;
-        self.session
-            .execute_unpaged(
-                &self.statements.put_import,
-                (tenant.as_str(), uuid(&job.id), doc),
-            )
-            .await?;
+        self.with_audit(
+            PUT_IMPORT,
+            vec![
+                CqlValue::Text(tenant.to_string()),
+                CqlValue::Uuid(uuid(&job.id)),
+                CqlValue::Text(doc),
+            ],
+            &audit.into_iter().collect::<Vec<_>>(),
+        )
+        .await
+    }
+
+    async fn record_audit(
+        &self,
+        _tenant: &TenantId,
+        entries: &[OutboxMessage],
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Batch::new(BatchType::Logged);
+        let mut rows = Vec::with_capacity(entries.len());
+        for entry in entries {
+            batch.append_statement(self.statements.outbox.clone());
+            rows.push(ScyllaOutbox::cql_values(entry));
+        }
+        self.session.batch(&batch, rows).await?;
         Ok(())
     }
 

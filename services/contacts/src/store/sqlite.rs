@@ -6,8 +6,8 @@ use std::{collections::HashSet, path::Path, sync::Arc};
 use async_trait::async_trait;
 use rapport_platform::identity::TenantId;
 use rapport_store::{
-    Outbox, StoreError,
-    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb},
+    Outbox, OutboxMessage, StoreError,
+    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, insert_outbox},
 };
 
 use super::{
@@ -626,7 +626,9 @@ impl ContactStore for SqliteContactStore {
         &self,
         tenant: &TenantId,
         def: &CustomFieldDef,
+        audit: &OutboxMessage,
     ) -> Result<bool, StoreError> {
+        let audit = audit.clone();
         let params = [
             tenant.as_str(),
             def.kind.as_str(),
@@ -642,6 +644,9 @@ impl ContactStore for SqliteContactStore {
                         params,
                     )
                     .await?;
+                if n == 1 {
+                    insert_outbox(&conn, &audit).await?;
+                }
                 Ok(n == 1)
             })
             .await
@@ -675,8 +680,10 @@ impl ContactStore for SqliteContactStore {
         tenant: &TenantId,
         kind: Kind,
         key: &str,
+        audit: &OutboxMessage,
     ) -> Result<bool, StoreError> {
         let params = [tenant.as_str(), kind.as_str(), key].map(str::to_owned);
+        let audit = audit.clone();
         self.db
             .write(move |conn| async move {
                 let n = conn
@@ -685,6 +692,9 @@ impl ContactStore for SqliteContactStore {
                         params,
                     )
                     .await?;
+                if n == 1 {
+                    insert_outbox(&conn, &audit).await?;
+                }
                 Ok(n == 1)
             })
             .await
@@ -708,8 +718,14 @@ impl ContactStore for SqliteContactStore {
             .await
     }
 
-    async fn set_phone_region(&self, tenant: &TenantId, region: &str) -> Result<(), StoreError> {
+    async fn set_phone_region(
+        &self,
+        tenant: &TenantId,
+        region: &str,
+        audit: &OutboxMessage,
+    ) -> Result<(), StoreError> {
         let params = [tenant.as_str(), region].map(str::to_owned);
+        let audit = audit.clone();
         self.db
             .write(move |conn| async move {
                 conn.execute(
@@ -718,15 +734,43 @@ impl ContactStore for SqliteContactStore {
                     params,
                 )
                 .await?;
+                insert_outbox(&conn, &audit).await?;
                 Ok(())
             })
             .await
     }
 
-    async fn put_import(&self, tenant: &TenantId, job: &ImportJob) -> Result<(), StoreError> {
-        let (tenant, job) = (tenant.clone(), job.clone());
+    async fn put_import(
+        &self,
+        tenant: &TenantId,
+        job: &ImportJob,
+        audit: Option<&OutboxMessage>,
+    ) -> Result<(), StoreError> {
+        let (tenant, job, audit) = (tenant.clone(), job.clone(), audit.cloned());
         self.db
-            .write(move |conn| async move { put_import(&conn, &tenant, &job).await })
+            .write(move |conn| async move {
+                put_import(&conn, &tenant, &job).await?;
+                if let Some(audit) = &audit {
+                    insert_outbox(&conn, audit).await?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn record_audit(
+        &self,
+        _tenant: &TenantId,
+        entries: &[OutboxMessage],
+    ) -> Result<(), StoreError> {
+        let entries = entries.to_vec();
+        self.db
+            .write(move |conn| async move {
+                for entry in &entries {
+                    insert_outbox(&conn, entry).await?;
+                }
+                Ok(())
+            })
             .await
     }
 

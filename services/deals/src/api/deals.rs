@@ -78,8 +78,14 @@ impl DealsService for DealsApi {
                     let mut linked = deal.clone();
                     linked.contact_id = Some(contact);
                     let event = events::deal_created(&principal, &linked);
+                    let audit = events::deal_audit(&principal, &linked);
                     let store = self.store.clone();
-                    async move { store.create(&linked, &event).await.map_err(DealError::from) }
+                    async move {
+                        store
+                            .create(&linked, &event, &audit)
+                            .await
+                            .map_err(DealError::from)
+                    }
                 })
                 .await
                 .map_err(|e| status(e.into()))?;
@@ -87,8 +93,9 @@ impl DealsService for DealsApi {
             }
             None => {
                 let event = events::deal_created(&principal, &deal);
+                let audit = events::deal_audit(&principal, &deal);
                 self.store
-                    .create(&deal, &event)
+                    .create(&deal, &event, &audit)
                     .await
                     .map_err(|e| status(e.into()))?;
             }

@@ -105,7 +105,11 @@ mod tests {
                 headers: vec![],
                 aggregate_version: None,
             };
-            store.create(&d, &event).await.unwrap();
+            let audit = OutboxMessage {
+                event_id: Uuid::now_v7().to_string(),
+                ..event.clone()
+            };
+            store.create(&d, &event, &audit).await.unwrap();
         }
         let api = PersonalDataApi::new(store);
         let answer = api

@@ -3,6 +3,7 @@
 //! [`rapport_platform::contact_changes`] (see [`crate::start`]).
 
 use rapport_platform::{
+    audit::{AuditDraft, Change, diff},
     events::{NewEvent, topics},
     identity::Principal,
 };
@@ -39,4 +40,19 @@ pub fn deal_created(principal: &Principal, d: &Deal) -> OutboxMessage {
         },
     }
     .into_outbox()
+}
+
+/// The audit entry of a created deal: every field it was created with.
+pub fn deal_audit(principal: &Principal, d: &Deal) -> OutboxMessage {
+    let fields = serde_json::json!({
+        "title": d.title,
+        "contact_id": d.contact_id.map(|c| c.to_string()),
+        "amount": d.amount.as_ref().map(|m| serde_json::json!({
+            "currency_code": m.currency, "units": m.units, "nanos": m.nanos
+        })),
+        "stage": d.stage,
+    });
+    AuditDraft::new(format!("deals/{}", d.id), Change::Created)
+        .with_fields(diff(None, Some(&fields)))
+        .into_outbox(principal, SOURCE, d.create_time)
 }

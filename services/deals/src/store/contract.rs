@@ -46,9 +46,18 @@ fn event() -> OutboxMessage {
     }
 }
 
+/// The audit entry written with a change.
+fn audit() -> OutboxMessage {
+    OutboxMessage {
+        topic: "rapport.audit.v1".into(),
+        aggregate_version: Some(0),
+        ..event()
+    }
+}
+
 async fn stores_reads_and_scopes_by_tenant(s: &dyn DealStore) {
     let d = deal("acme");
-    s.create(&d, &event()).await.unwrap();
+    s.create(&d, &event(), &audit()).await.unwrap();
     assert_eq!(s.get(&d.tenant, d.id).await.unwrap(), Some(d.clone()));
     let globex = TenantId::parse("globex").unwrap();
     assert_eq!(s.get(&globex, d.id).await.unwrap(), None);
@@ -60,7 +69,7 @@ async fn create_all(s: &dyn DealStore, tenant: &str, contacts: &[Uuid]) -> Vec<D
     let mut out = Vec::new();
     for c in contacts {
         let d = deal_of(tenant, *c);
-        s.create(&d, &event()).await.unwrap();
+        s.create(&d, &event(), &audit()).await.unwrap();
         out.push(d);
     }
     out
@@ -220,15 +229,21 @@ async fn writes_against_gone_people_are_redirected_or_refused(s: &dyn DealStore)
 
     let d = deal_of("acme", merged);
     assert_eq!(
-        s.create(&d, &event()).await.unwrap(),
+        s.create(&d, &event(), &audit()).await.unwrap(),
         Linked::Merged { survivor }
     );
     let d = deal_of("acme", erased);
-    assert_eq!(s.create(&d, &event()).await.unwrap(), Linked::Erased);
+    assert_eq!(
+        s.create(&d, &event(), &audit()).await.unwrap(),
+        Linked::Erased
+    );
     assert_eq!(s.get(&tenant, d.id).await.unwrap(), None, "nothing stored");
     // Fates are per tenant.
     let d = deal_of("globex", erased);
-    assert_eq!(s.create(&d, &event()).await.unwrap(), Linked::Stored);
+    assert_eq!(
+        s.create(&d, &event(), &audit()).await.unwrap(),
+        Linked::Stored
+    );
 }
 
 mod sqlite {

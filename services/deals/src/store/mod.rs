@@ -26,7 +26,12 @@ pub use self::sqlite::SqliteDealStore;
 pub trait DealStore: ContactChangeStore {
     /// Stores a new deal and its event atomically, unless its person was merged
     /// or erased (then nothing is stored, see [`Linked`]).
-    async fn create(&self, deal: &Deal, event: &OutboxMessage) -> Result<Linked, StoreError>;
+    async fn create(
+        &self,
+        deal: &Deal,
+        event: &OutboxMessage,
+        audit: &OutboxMessage,
+    ) -> Result<Linked, StoreError>;
     /// The deal of `tenant` with `id`, if any.
     async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Deal>, StoreError>;
     /// Every deal of `tenant` linked to `contact_id`, oldest first.

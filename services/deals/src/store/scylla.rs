@@ -87,9 +87,10 @@ impl ScyllaDealStore {
             format!("INSERT INTO deals ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         // The entity rows and the outbox row go in one LOGGED batch.
         // A deal with a contact also gets its deals_by_contact row.
-        let create = scylla_outbox::logged_batch_with_outbox(&session, &[&insert_deal]).await?;
+        let create = scylla_outbox::logged_batch_with_outbox(&session, &[&insert_deal], 2).await?;
         let create_linked =
-            scylla_outbox::logged_batch_with_outbox(&session, &[&insert_deal, INSERT_LINK]).await?;
+            scylla_outbox::logged_batch_with_outbox(&session, &[&insert_deal, INSERT_LINK], 2)
+                .await?;
         let get = prepare_idempotent(
             &session,
             &format!("SELECT {COLUMNS} FROM deals WHERE tenant_id = ? AND id = ?"),
@@ -266,7 +267,12 @@ impl ScyllaDealStore {
 
 #[async_trait]
 impl DealStore for ScyllaDealStore {
-    async fn create(&self, d: &Deal, event: &OutboxMessage) -> Result<Linked, StoreError> {
+    async fn create(
+        &self,
+        d: &Deal,
+        event: &OutboxMessage,
+        audit: &OutboxMessage,
+    ) -> Result<Linked, StoreError> {
         let tenant = d.tenant.as_str();
         if let Some(contact) = d.contact_id {
             let linked = self.fates.link(tenant, contact).await?;
@@ -293,13 +299,25 @@ impl DealStore for ScyllaDealStore {
                 self.session
                     .batch(
                         &self.create_linked,
-                        (row, link, ScyllaOutbox::values(event)),
+                        (
+                            row,
+                            link,
+                            ScyllaOutbox::values(event),
+                            ScyllaOutbox::values(audit),
+                        ),
                     )
                     .await?
             }
             None => {
                 self.session
-                    .batch(&self.create, (row, ScyllaOutbox::values(event)))
+                    .batch(
+                        &self.create,
+                        (
+                            row,
+                            ScyllaOutbox::values(event),
+                            ScyllaOutbox::values(audit),
+                        ),
+                    )
                     .await?
             }
         };

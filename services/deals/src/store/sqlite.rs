@@ -51,7 +51,12 @@ impl SqliteDealStore {
 
 #[async_trait]
 impl DealStore for SqliteDealStore {
-    async fn create(&self, d: &Deal, event: &OutboxMessage) -> Result<Linked, StoreError> {
+    async fn create(
+        &self,
+        d: &Deal,
+        event: &OutboxMessage,
+        audit: &OutboxMessage,
+    ) -> Result<Linked, StoreError> {
         self.db
             .insert_linked(
                 d.contact_id.map(|c| (d.tenant.as_str().to_owned(), c)),
@@ -69,7 +74,7 @@ impl DealStore for SqliteDealStore {
                 d.create_time.to_rfc3339(),
                 d.created_by.as_str(),
             ],
-                event.clone(),
+                vec![event.clone(), audit.clone()],
             )
             .await
     }

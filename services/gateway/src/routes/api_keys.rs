@@ -8,7 +8,9 @@ use axum::{
 };
 use chrono::{SecondsFormat, Utc};
 use rapport_platform::{
+    audit::{AuditDraft, Change, diff},
     error::FieldViolation,
+    events::sources,
     identity::{Permission, Principal, Role},
 };
 use rapport_store::StoreError;
@@ -177,12 +179,22 @@ pub(crate) async fn create(
         revoke_time: None,
         last_use_time: None,
     };
+    let audit = AuditDraft::new(format!("apiKeys/{id}"), Change::Created)
+        .with_fields(diff(
+            None,
+            Some(&serde_json::json!({
+                "display_name": key.display_name,
+                "scopes": key.scopes.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+            })),
+        ))
+        .into_outbox(&principal, sources::GATEWAY, key.create_time);
     state
         .api_keys
         .store()
-        .create(&key)
+        .create(&key, &audit)
         .await
         .map_err(store_problem)?;
+    state.outbox.notify();
     let mut json = ApiKeyJson::from(&key);
     json.key = Some(token);
     let location = format!("/v1/api-keys/{id}");
@@ -244,13 +256,21 @@ pub(crate) async fn post_action(
     };
     require_admin(&principal)?;
     let id = key_id(id)?;
+    let now = Utc::now();
+    let audit = AuditDraft::new(format!("apiKeys/{id}"), Change::Updated)
+        .with_fields(diff(
+            None,
+            Some(&serde_json::json!({ "revoke_time": now.to_rfc3339() })),
+        ))
+        .into_outbox(&principal, sources::GATEWAY, now);
     let key = state
         .api_keys
         .store()
-        .revoke(&principal.tenant, id, Utc::now())
+        .revoke(&principal.tenant, id, now, &audit)
         .await
         .map_err(store_problem)?
         .ok_or_else(not_found)?;
+    state.outbox.notify();
     state.api_keys.forget(&principal.tenant, id);
     Ok(axum::Json(ApiKeyJson::from(&key)))
 }

@@ -3,6 +3,7 @@
 mod address;
 mod analytics;
 mod api_keys;
+mod audit;
 pub(crate) use api_keys::store_problem;
 mod companies;
 mod contacts;
@@ -99,6 +100,7 @@ pub(crate) fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
             "/v1/api-keys/{id}",
             get(api_keys::get).post(api_keys::post_action),
         )
+        .route("/v1/audit", get(audit::list))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/v1/openapi.yaml", get(health::openapi))

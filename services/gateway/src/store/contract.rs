@@ -1,10 +1,41 @@
-//! The contract every [`ApiKeyStore`] backend must meet.
+//! The contract every gateway store backend must meet: API keys with their
+//! audit entries, and the audit index.
 
 use chrono::{Duration, SubsecRound, Utc};
 use rapport_platform::identity::{Permission, TenantId, UserId};
+use rapport_proto::events::v1::{AuditEntry, AuditFieldChange};
+use rapport_store::OutboxMessage;
 use uuid::Uuid;
 
-use super::{ApiKey, ApiKeyStore};
+use super::{ApiKey, ApiKeyStore, AuditFilter, AuditRecord, AuditStore, SqliteGatewayStore};
+
+/// What each backend offers the tests: the stores and their outbox.
+trait Backend: ApiKeyStore + AuditStore {
+    fn outbox(&self) -> std::sync::Arc<dyn rapport_store::Outbox>;
+}
+
+impl Backend for SqliteGatewayStore {
+    fn outbox(&self) -> std::sync::Arc<dyn rapport_store::Outbox> {
+        SqliteGatewayStore::outbox(self)
+    }
+}
+
+impl Backend for super::ScyllaGatewayStore {
+    fn outbox(&self) -> std::sync::Arc<dyn rapport_store::Outbox> {
+        super::ScyllaGatewayStore::outbox(self)
+    }
+}
+
+fn audit(key: &ApiKey) -> OutboxMessage {
+    OutboxMessage {
+        event_id: Uuid::now_v7().to_string(),
+        topic: "rapport.audit.v1".into(),
+        key: format!("{}/apiKeys/{}", key.tenant, key.id),
+        payload: vec![1],
+        headers: vec![],
+        aggregate_version: Some(0),
+    }
+}
 
 fn key(tenant: &str, name: &str) -> ApiKey {
     ApiKey {
@@ -21,14 +52,14 @@ fn key(tenant: &str, name: &str) -> ApiKey {
     }
 }
 
-async fn stores_lists_and_scopes_by_tenant(s: &dyn ApiKeyStore) {
+async fn stores_lists_and_scopes_by_tenant(s: &dyn Backend) {
     let erp = key("acme", "ERP sync");
     let mut bi = key("acme", "BI export");
     bi.create_time = erp.create_time + Duration::seconds(1);
     bi.scopes = vec![Permission::ReadRecords];
     let other = key("globex", "theirs");
     for k in [&bi, &erp, &other] {
-        s.create(k).await.unwrap();
+        s.create(k, &audit(k)).await.unwrap();
     }
     assert_eq!(s.get(&erp.tenant, erp.id).await.unwrap(), Some(erp.clone()));
     assert_eq!(s.list(&erp.tenant).await.unwrap(), vec![erp.clone(), bi]);
@@ -37,35 +68,48 @@ async fn stores_lists_and_scopes_by_tenant(s: &dyn ApiKeyStore) {
     assert_eq!(s.list(&other.tenant).await.unwrap(), vec![other]);
 }
 
-async fn revocation_sticks_and_keeps_its_first_time(s: &dyn ApiKeyStore) {
+async fn revocation_sticks_and_keeps_its_first_time(s: &dyn Backend) {
     let k = key("acme", "ERP sync");
-    s.create(&k).await.unwrap();
+    s.create(&k, &audit(&k)).await.unwrap();
     let first = Utc::now().trunc_subsecs(3);
-    let revoked = s.revoke(&k.tenant, k.id, first).await.unwrap().unwrap();
+    let backlog = s.outbox().backlog().await.unwrap();
+    let revoked = s
+        .revoke(&k.tenant, k.id, first, &audit(&k))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.outbox().backlog().await.unwrap(), backlog + 1);
     assert_eq!(revoked.revoke_time, Some(first));
     let again = s
-        .revoke(&k.tenant, k.id, first + Duration::seconds(5))
+        .revoke(&k.tenant, k.id, first + Duration::seconds(5), &audit(&k))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(again.revoke_time, Some(first));
+    // Revoked already: nothing changed, so no second audit entry.
+    assert_eq!(s.outbox().backlog().await.unwrap(), backlog + 1);
     assert_eq!(
         s.get(&k.tenant, k.id).await.unwrap().unwrap().revoke_time,
         Some(first)
     );
     // No key, nothing revoked, nothing created; nor across tenants.
     let globex = TenantId::parse("globex").unwrap();
-    assert_eq!(s.revoke(&globex, k.id, first).await.unwrap(), None);
+    assert_eq!(
+        s.revoke(&globex, k.id, first, &audit(&k)).await.unwrap(),
+        None
+    );
     assert_eq!(s.get(&globex, k.id).await.unwrap(), None);
     assert_eq!(
-        s.revoke(&k.tenant, Uuid::now_v7(), first).await.unwrap(),
+        s.revoke(&k.tenant, Uuid::now_v7(), first, &audit(&k))
+            .await
+            .unwrap(),
         None
     );
 }
 
-async fn last_use_is_recorded(s: &dyn ApiKeyStore) {
+async fn last_use_is_recorded(s: &dyn Backend) {
     let k = key("acme", "ERP sync");
-    s.create(&k).await.unwrap();
+    s.create(&k, &audit(&k)).await.unwrap();
     let at = Utc::now().trunc_subsecs(3);
     s.touch(&k.tenant, k.id, at).await.unwrap();
     let stored = s.get(&k.tenant, k.id).await.unwrap().unwrap();
@@ -76,12 +120,137 @@ async fn last_use_is_recorded(s: &dyn ApiKeyStore) {
     );
 }
 
-mod sqlite {
-    use crate::store::SqliteApiKeyStore;
+fn entry(tenant: &str, actor: &str, resource: &str, change: &str, secs: i64) -> AuditRecord {
+    AuditRecord {
+        tenant: TenantId::parse(tenant).unwrap(),
+        id: Uuid::now_v7().to_string(),
+        time: Utc::now().trunc_subsecs(3) - Duration::seconds(secs),
+        actor: actor.into(),
+        source: "/rapport/contacts".into(),
+        entry: AuditEntry {
+            resource: resource.into(),
+            change: change.into(),
+            operation: "UpdateContact".into(),
+            changes: vec![AuditFieldChange {
+                field: "email".into(),
+                old_value: "\"old@example.com\"".into(),
+                new_value: "\"new@example.com\"".into(),
+                masked: false,
+            }],
+            ..AuditEntry::default()
+        },
+    }
+}
 
-    async fn store() -> (tempfile::TempDir, SqliteApiKeyStore) {
+async fn audit_lists_newest_first_per_record_and_actor_by_tenant(s: &dyn Backend) {
+    let tenant = TenantId::parse("acme").unwrap();
+    let record = "contacts/c-1";
+    let entries: Vec<AuditRecord> = (0..5)
+        .map(|i| {
+            entry(
+                "acme",
+                if i % 2 == 0 { "ada" } else { "bob" },
+                record,
+                "updated",
+                50 - i,
+            )
+        })
+        .collect();
+    let theirs = entry("globex", "ada", record, "updated", 1);
+    s.append(&entries).await.unwrap();
+    s.append(&[theirs]).await.unwrap();
+    // Replayed: stored once.
+    s.append(&entries[..2]).await.unwrap();
+    let by_record = AuditFilter::Resource(record.into());
+    let first = s.entries(&tenant, &by_record, None, 3).await.unwrap();
+    let ids: Vec<&str> = first.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [&entries[4].id, &entries[3].id, &entries[2].id].map(String::as_str)
+    );
+    let last = first.last().unwrap();
+    let rest = s
+        .entries(&tenant, &by_record, Some(&(last.time, last.id.clone())), 10)
+        .await
+        .unwrap();
+    assert_eq!(rest, vec![entries[1].clone(), entries[0].clone()]);
+    let by_ada = s
+        .entries(&tenant, &AuditFilter::Actor("ada".into()), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        by_ada.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        [&entries[4], &entries[2], &entries[0]].map(|e| e.id.clone())
+    );
+    // The other tenant's entry about a record with the same name is theirs.
+    assert_eq!(
+        s.entries(&TenantId::parse("globex").unwrap(), &by_record, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn an_erasure_masks_the_record_history(s: &dyn Backend) {
+    let tenant = TenantId::parse("acme").unwrap();
+    let kept = entry("acme", "ada", "contacts/other", "updated", 30);
+    s.append(&[
+        entry("acme", "ada", "contacts/gone", "created", 20),
+        kept.clone(),
+    ])
+    .await
+    .unwrap();
+    let mut erased = entry("acme", "dpo", "contacts/gone", "erased", 0);
+    erased.entry.changes = vec![AuditFieldChange {
+        field: "email".into(),
+        masked: true,
+        ..Default::default()
+    }];
+    s.append(&[erased]).await.unwrap();
+    let history = s
+        .entries(
+            &tenant,
+            &AuditFilter::Resource("contacts/gone".into()),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2);
+    for r in &history {
+        for c in &r.entry.changes {
+            assert!(
+                c.masked && c.old_value.is_empty() && c.new_value.is_empty(),
+                "{r:?}"
+            );
+        }
+    }
+    // The actor's view is masked too, and other records keep their values.
+    let by_ada = s
+        .entries(&tenant, &AuditFilter::Actor("ada".into()), None, 10)
+        .await
+        .unwrap();
+    let gone = by_ada
+        .iter()
+        .find(|r| r.entry.resource == "contacts/gone")
+        .unwrap();
+    assert!(gone.entry.changes[0].masked);
+    let other = by_ada
+        .iter()
+        .find(|r| r.entry.resource == "contacts/other")
+        .unwrap();
+    assert_eq!(other.entry, kept.entry);
+}
+
+mod sqlite {
+    use chrono::{Duration, Utc};
+
+    use crate::store::{AuditFilter, AuditStore, SqliteGatewayStore};
+
+    async fn store() -> (tempfile::TempDir, SqliteGatewayStore) {
         let dir = tempfile::tempdir().unwrap();
-        let s = SqliteApiKeyStore::open(&dir.path().join("gateway.db"))
+        let s = SqliteGatewayStore::open(&dir.path().join("gateway.db"))
             .await
             .unwrap();
         (dir, s)
@@ -104,13 +273,45 @@ mod sqlite {
         let (_d, s) = store().await;
         super::last_use_is_recorded(&s).await;
     }
+
+    #[tokio::test]
+    async fn audit_lists_newest_first_per_record_and_actor_by_tenant() {
+        let (_d, s) = store().await;
+        super::audit_lists_newest_first_per_record_and_actor_by_tenant(&s).await;
+    }
+
+    #[tokio::test]
+    async fn an_erasure_masks_the_record_history() {
+        let (_d, s) = store().await;
+        super::an_erasure_masks_the_record_history(&s).await;
+    }
+
+    /// ScyllaDB expires entries by TTL; SQLite deletes them by age.
+    #[tokio::test]
+    async fn retention_deletes_old_entries_only() {
+        let (_d, s) = store().await;
+        let old = super::entry("acme", "ada", "contacts/c", "updated", 3 * 86_400);
+        let new = super::entry("acme", "ada", "contacts/c", "updated", 10);
+        s.append(&[old, new.clone()]).await.unwrap();
+        assert_eq!(s.purge(Utc::now() - Duration::days(2)).await.unwrap(), 1);
+        let left = s
+            .entries(
+                &new.tenant,
+                &AuditFilter::Resource("contacts/c".into()),
+                None,
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(left, vec![new]);
+    }
 }
 
 mod scylla {
-    use crate::store::ScyllaApiKeyStore;
+    use crate::store::ScyllaGatewayStore;
     use rapport_store::scylla::{Consistency, ScyllaSettings, test_node};
 
-    async fn store() -> Option<ScyllaApiKeyStore> {
+    async fn store() -> Option<ScyllaGatewayStore> {
         let node = test_node("gateway store contract")?;
         let settings = ScyllaSettings {
             nodes: vec![node],
@@ -120,7 +321,11 @@ mod scylla {
             consistency: Consistency::One,
             credentials: None,
         };
-        Some(ScyllaApiKeyStore::connect(&settings).await.unwrap())
+        Some(
+            ScyllaGatewayStore::connect(&settings, chrono::Duration::days(30))
+                .await
+                .unwrap(),
+        )
     }
 
     #[tokio::test]
@@ -141,6 +346,20 @@ mod scylla {
     async fn last_use_is_recorded() {
         if let Some(s) = store().await {
             super::last_use_is_recorded(&s).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn audit_lists_newest_first_per_record_and_actor_by_tenant() {
+        if let Some(s) = store().await {
+            super::audit_lists_newest_first_per_record_and_actor_by_tenant(&s).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn an_erasure_masks_the_record_history() {
+        if let Some(s) = store().await {
+            super::an_erasure_masks_the_record_history(&s).await;
         }
     }
 }

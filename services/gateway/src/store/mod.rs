@@ -1,9 +1,14 @@
-//! Where the gateway keeps what it owns: the tenants' API keys.
+//! Where the gateway keeps what it owns: the tenants' API keys (with the
+//! outbox that publishes their audit entries) and the audit trail it
+//! indexes for `/v1/audit`.
 
+mod audit;
 #[cfg(test)]
 mod contract;
 mod scylla;
+mod scylla_audit;
 mod sqlite;
+mod sqlite_audit;
 
 use std::sync::Arc;
 
@@ -13,11 +18,12 @@ use rapport_platform::{
     StoreSettings,
     identity::{Permission, TenantId, UserId},
 };
-use rapport_store::StoreError;
+use rapport_store::{Outbox, OutboxMessage, StoreError};
 use uuid::Uuid;
 
-pub use self::scylla::ScyllaApiKeyStore;
-pub use self::sqlite::SqliteApiKeyStore;
+pub use self::audit::{AuditCursor, AuditFilter, AuditRecord, AuditStore, masked};
+pub use self::scylla::ScyllaGatewayStore;
+pub use self::sqlite::SqliteGatewayStore;
 
 /// An API key as stored: everything but the secret, of which only a
 /// SHA-256 digest is kept.
@@ -46,30 +52,61 @@ pub struct ApiKey {
 /// Storage of API keys, scoped by tenant.
 #[async_trait]
 pub trait ApiKeyStore: Send + Sync + 'static {
-    /// Stores a new key.
-    async fn create(&self, key: &ApiKey) -> Result<(), StoreError>;
+    /// Stores a new key with its audit entry.
+    async fn create(&self, key: &ApiKey, audit: &OutboxMessage) -> Result<(), StoreError>;
     /// The key of `tenant` with `id`, if any.
     async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<ApiKey>, StoreError>;
     /// Every key of `tenant`, revoked ones too, oldest first.
     async fn list(&self, tenant: &TenantId) -> Result<Vec<ApiKey>, StoreError>;
-    /// Revokes the key (keeping the first revoke time when revoked
-    /// already) and returns it; `None` when there is no such key.
+    /// Revokes the key with its audit entry (keeping the first revoke time,
+    /// and writing no entry, when revoked already) and returns it; `None`
+    /// when there is no such key.
     async fn revoke(
         &self,
         tenant: &TenantId,
         id: Uuid,
         at: DateTime<Utc>,
+        audit: &OutboxMessage,
     ) -> Result<Option<ApiKey>, StoreError>;
     /// Records that the key authenticated a request at `at`.
     async fn touch(&self, tenant: &TenantId, id: Uuid, at: DateTime<Utc>)
     -> Result<(), StoreError>;
 }
 
-/// Opens the configured backend, applying pending migrations.
-pub async fn open(settings: &StoreSettings) -> Result<Arc<dyn ApiKeyStore>, StoreError> {
+/// The gateway's stores, over one database.
+#[derive(Clone)]
+pub struct Stores {
+    /// The tenants' API keys.
+    pub api_keys: Arc<dyn ApiKeyStore>,
+    /// The indexed audit trail.
+    pub audit: Arc<dyn AuditStore>,
+    /// The audit entries of API key changes, waiting to be published.
+    pub outbox: Arc<dyn Outbox>,
+}
+
+/// Opens the configured backend, applying pending migrations; `retention`
+/// is how long audit entries are kept.
+pub async fn open(
+    settings: &StoreSettings,
+    retention: chrono::Duration,
+) -> Result<Stores, StoreError> {
     Ok(match settings {
-        StoreSettings::Sqlite(path) => Arc::new(SqliteApiKeyStore::open(path).await?),
-        StoreSettings::Scylla(s) => Arc::new(ScyllaApiKeyStore::connect(s).await?),
+        StoreSettings::Sqlite(path) => {
+            let s = Arc::new(SqliteGatewayStore::open(path).await?);
+            Stores {
+                api_keys: s.clone(),
+                audit: s.clone(),
+                outbox: s.outbox(),
+            }
+        }
+        StoreSettings::Scylla(settings) => {
+            let s = Arc::new(ScyllaGatewayStore::connect(settings, retention).await?);
+            Stores {
+                api_keys: s.clone(),
+                audit: s.clone(),
+                outbox: s.outbox(),
+            }
+        }
     })
 }
 

@@ -1,5 +1,6 @@
-//! API keys in ScyllaDB: one partition per tenant (a tenant has tens of
-//! keys, not millions).
+//! The gateway's ScyllaDB keyspace: API keys (one partition per tenant: a
+//! tenant has tens of keys, not millions) and their outbox here, the audit
+//! trail in `scylla_audit`.
 
 use std::sync::Arc;
 
@@ -7,18 +8,29 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rapport_platform::identity::{TenantId, UserId};
 use rapport_store::{
-    StoreError,
+    Outbox, OutboxMessage, StoreError,
     scylla::{CqlMigration, ScyllaSettings, connect, prepare_idempotent},
+    scylla_outbox::{self, OUTBOX_CQL_MIGRATION, ScyllaOutbox},
 };
-use scylla::{client::session::Session, statement::prepared::PreparedStatement};
+use scylla::{
+    client::session::Session,
+    statement::{batch::Batch, prepared::PreparedStatement},
+};
 use uuid::Uuid;
 
 use super::{ApiKey, ApiKeyStore, digest, parse_scopes, scopes_text};
 
-const MIGRATIONS: &[CqlMigration] = &[CqlMigration {
-    version: "0001_api_keys",
-    cql: include_str!("../../migrations/scylla/0001_api_keys.cql"),
-}];
+const MIGRATIONS: &[CqlMigration] = &[
+    CqlMigration {
+        version: "0001_api_keys",
+        cql: include_str!("../../migrations/scylla/0001_api_keys.cql"),
+    },
+    OUTBOX_CQL_MIGRATION,
+    CqlMigration {
+        version: "0002_audit",
+        cql: include_str!("../../migrations/scylla/0002_audit.cql"),
+    },
+];
 
 const COLUMNS: &str = "tenant_id, id, display_name, scopes, secret_sha256, created_by, create_time, revoke_time, last_use_time";
 
@@ -35,25 +47,47 @@ type Row = (
 );
 
 /// The ScyllaDB backend.
-pub struct ScyllaApiKeyStore {
-    session: Arc<Session>,
-    insert: PreparedStatement,
+pub struct ScyllaGatewayStore {
+    pub(super) session: Arc<Session>,
+    /// A key's row and its audit entry, in one logged batch.
+    insert: Batch,
     get: PreparedStatement,
     list: PreparedStatement,
-    revoke: PreparedStatement,
+    /// The revoke time and its audit entry, in one logged batch.
+    revoke: Batch,
     touch: PreparedStatement,
+    outbox: Arc<ScyllaOutbox>,
+    pub(super) audit: super::scylla_audit::Statements,
 }
 
-impl ScyllaApiKeyStore {
-    /// Connects, migrates and prepares statements.
-    pub async fn connect(settings: &ScyllaSettings) -> Result<Self, StoreError> {
+impl ScyllaGatewayStore {
+    /// Connects, migrates and prepares statements; audit entries expire
+    /// after `retention`.
+    pub async fn connect(
+        settings: &ScyllaSettings,
+        retention: chrono::Duration,
+    ) -> Result<Self, StoreError> {
         let session = connect(settings, MIGRATIONS).await?;
-        Ok(ScyllaApiKeyStore {
-            insert: prepare_idempotent(
-                &session,
-                &format!("INSERT INTO api_keys ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-            )
-            .await?,
+        let mut insert = scylla_outbox::logged_batch_with_outbox(
+            &session,
+            &[&format!(
+                "INSERT INTO api_keys ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            )],
+            1,
+        )
+        .await?;
+        insert.set_is_idempotent(true);
+        let mut revoke = scylla_outbox::logged_batch_with_outbox(
+            &session,
+            &["UPDATE api_keys SET revoke_time = ? WHERE tenant_id = ? AND id = ?"],
+            1,
+        )
+        .await?;
+        revoke.set_is_idempotent(true);
+        Ok(ScyllaGatewayStore {
+            insert,
+            outbox: Arc::new(ScyllaOutbox::new(session.clone()).await?),
+            audit: super::scylla_audit::Statements::prepare(&session, retention).await?,
             get: prepare_idempotent(
                 &session,
                 &format!("SELECT {COLUMNS} FROM api_keys WHERE tenant_id = ? AND id = ?"),
@@ -64,11 +98,7 @@ impl ScyllaApiKeyStore {
                 &format!("SELECT {COLUMNS} FROM api_keys WHERE tenant_id = ?"),
             )
             .await?,
-            revoke: prepare_idempotent(
-                &session,
-                "UPDATE api_keys SET revoke_time = ? WHERE tenant_id = ? AND id = ?",
-            )
-            .await?,
+            revoke,
             touch: prepare_idempotent(
                 &session,
                 "UPDATE api_keys SET last_use_time = ? WHERE tenant_id = ? AND id = ?",
@@ -76,6 +106,11 @@ impl ScyllaApiKeyStore {
             .await?,
             session,
         })
+    }
+
+    /// The outbox of the API keys' audit entries.
+    pub fn outbox(&self) -> Arc<dyn Outbox> {
+        self.outbox.clone()
     }
 }
 
@@ -96,21 +131,24 @@ fn decode(row: Row) -> Result<ApiKey, StoreError> {
 }
 
 #[async_trait]
-impl ApiKeyStore for ScyllaApiKeyStore {
-    async fn create(&self, k: &ApiKey) -> Result<(), StoreError> {
+impl ApiKeyStore for ScyllaGatewayStore {
+    async fn create(&self, k: &ApiKey, audit: &OutboxMessage) -> Result<(), StoreError> {
         self.session
-            .execute_unpaged(
+            .batch(
                 &self.insert,
                 (
-                    k.tenant.as_str(),
-                    k.id,
-                    k.display_name.as_str(),
-                    scopes_text(&k.scopes),
-                    k.secret_sha256.to_vec(),
-                    k.created_by.as_str(),
-                    k.create_time,
-                    k.revoke_time,
-                    k.last_use_time,
+                    (
+                        k.tenant.as_str(),
+                        k.id,
+                        k.display_name.as_str(),
+                        scopes_text(&k.scopes),
+                        k.secret_sha256.to_vec(),
+                        k.created_by.as_str(),
+                        k.create_time,
+                        k.revoke_time,
+                        k.last_use_time,
+                    ),
+                    ScyllaOutbox::values(audit),
                 ),
             )
             .await?;
@@ -148,6 +186,7 @@ impl ApiKeyStore for ScyllaApiKeyStore {
         tenant: &TenantId,
         id: Uuid,
         at: DateTime<Utc>,
+        audit: &OutboxMessage,
     ) -> Result<Option<ApiKey>, StoreError> {
         // Read first: an UPDATE of a missing key would create a row, and
         // a second revoke keeps the first time. Two revokes racing both
@@ -157,7 +196,10 @@ impl ApiKeyStore for ScyllaApiKeyStore {
         };
         if key.revoke_time.is_none() {
             self.session
-                .execute_unpaged(&self.revoke, (at, tenant.as_str(), id))
+                .batch(
+                    &self.revoke,
+                    ((at, tenant.as_str(), id), ScyllaOutbox::values(audit)),
+                )
                 .await?;
             key.revoke_time = Some(at);
         }

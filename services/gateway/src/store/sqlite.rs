@@ -1,4 +1,5 @@
-//! API keys in SQLite.
+//! The gateway's SQLite database: API keys and their outbox here, the audit
+//! trail in `sqlite_audit`.
 
 use std::{path::Path, sync::Arc};
 
@@ -6,42 +7,55 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rapport_platform::identity::{TenantId, UserId};
 use rapport_store::{
-    StoreError,
-    sqlite::{Migration, SqliteDb, query_all},
+    Outbox, OutboxMessage, StoreError,
+    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, insert_outbox, query_all},
 };
 use uuid::Uuid;
 
 use super::{ApiKey, ApiKeyStore, digest, parse_scopes, scopes_text};
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: "0001_api_keys",
-    sql: include_str!("../../migrations/sqlite/0001_api_keys.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: "0001_api_keys",
+        sql: include_str!("../../migrations/sqlite/0001_api_keys.sql"),
+    },
+    OUTBOX_MIGRATION,
+    Migration {
+        version: "0002_audit",
+        sql: include_str!("../../migrations/sqlite/0002_audit.sql"),
+    },
+];
 
 const COLUMNS: &str = "tenant_id, id, display_name, scopes, secret_sha256, created_by, create_time, revoke_time, last_use_time";
 
 /// The SQLite backend.
 #[derive(Debug)]
-pub struct SqliteApiKeyStore {
-    db: Arc<SqliteDb>,
+pub struct SqliteGatewayStore {
+    pub(super) db: Arc<SqliteDb>,
 }
 
-impl SqliteApiKeyStore {
+impl SqliteGatewayStore {
     /// Opens the database file, applying migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(SqliteApiKeyStore {
+        Ok(SqliteGatewayStore {
             db: Arc::new(SqliteDb::open(path, MIGRATIONS).await?),
         })
     }
+
+    /// The outbox of the API keys' audit entries.
+    pub fn outbox(&self) -> Arc<dyn Outbox> {
+        self.db.clone()
+    }
 }
 
-fn time(t: DateTime<Utc>) -> String {
+pub(super) fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 #[async_trait]
-impl ApiKeyStore for SqliteApiKeyStore {
-    async fn create(&self, k: &ApiKey) -> Result<(), StoreError> {
+impl ApiKeyStore for SqliteGatewayStore {
+    async fn create(&self, k: &ApiKey, audit: &OutboxMessage) -> Result<(), StoreError> {
+        let audit = audit.clone();
         let params = libsql::params![
             k.tenant.as_str(),
             k.id.to_string(),
@@ -58,7 +72,7 @@ impl ApiKeyStore for SqliteApiKeyStore {
         self.db
             .write(move |conn| async move {
                 conn.execute(&sql, params).await?;
-                Ok::<_, StoreError>(())
+                insert_outbox(&conn, &audit).await
             })
             .await
     }
@@ -87,18 +101,24 @@ impl ApiKeyStore for SqliteApiKeyStore {
         tenant: &TenantId,
         id: Uuid,
         at: DateTime<Utc>,
+        audit: &OutboxMessage,
     ) -> Result<Option<ApiKey>, StoreError> {
         let params = [tenant.as_str().to_owned(), id.to_string(), time(at)];
         let select = format!("SELECT {COLUMNS} FROM api_keys WHERE tenant_id = ?1 AND id = ?2");
+        let audit = audit.clone();
         let found = self
             .db
             .write(move |conn| async move {
-                conn.execute(
-                    "UPDATE api_keys SET revoke_time = COALESCE(revoke_time, ?3)
-                     WHERE tenant_id = ?1 AND id = ?2",
-                    params.clone(),
-                )
-                .await?;
+                let revoked = conn
+                    .execute(
+                        "UPDATE api_keys SET revoke_time = ?3
+                         WHERE tenant_id = ?1 AND id = ?2 AND revoke_time IS NULL",
+                        params.clone(),
+                    )
+                    .await?;
+                if revoked == 1 {
+                    insert_outbox(&conn, &audit).await?;
+                }
                 query_all(
                     &conn,
                     &select,

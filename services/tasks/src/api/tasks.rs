@@ -74,8 +74,14 @@ impl TasksService for TasksApi {
                     let mut linked = task.clone();
                     linked.contact_id = Some(contact);
                     let event = events::task_created(&principal, &linked);
+                    let audit = events::task_audit(&principal, &linked);
                     let store = self.store.clone();
-                    async move { store.create(&linked, &event).await.map_err(TaskError::from) }
+                    async move {
+                        store
+                            .create(&linked, &event, &audit)
+                            .await
+                            .map_err(TaskError::from)
+                    }
                 })
                 .await
                 .map_err(|e| status(e.into()))?;
@@ -83,8 +89,9 @@ impl TasksService for TasksApi {
             }
             None => {
                 let event = events::task_created(&principal, &task);
+                let audit = events::task_audit(&principal, &task);
                 self.store
-                    .create(&task, &event)
+                    .create(&task, &event, &audit)
                     .await
                     .map_err(|e| status(e.into()))?;
             }

@@ -3,6 +3,7 @@
 //! [`rapport_platform::contact_changes`] (see [`crate::start`]).
 
 use rapport_platform::{
+    audit::{AuditDraft, Change, diff},
     events::{NewEvent, topics},
     identity::Principal,
     proto_time::to_timestamp,
@@ -34,4 +35,17 @@ pub fn task_created(principal: &Principal, t: &Task) -> OutboxMessage {
         },
     }
     .into_outbox()
+}
+
+/// The audit entry of a created task: every field it was created with.
+pub fn task_audit(principal: &Principal, t: &Task) -> OutboxMessage {
+    let fields = serde_json::json!({
+        "title": t.title,
+        "contact_id": t.contact_id.map(|c| c.to_string()),
+        "due_time": t.due_time.map(|d| d.to_rfc3339()),
+        "assignee": t.assignee.to_string(),
+    });
+    AuditDraft::new(format!("tasks/{}", t.id), Change::Created)
+        .with_fields(diff(None, Some(&fields)))
+        .into_outbox(principal, SOURCE, t.create_time)
 }

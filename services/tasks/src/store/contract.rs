@@ -43,9 +43,18 @@ fn event() -> OutboxMessage {
     }
 }
 
+/// The audit entry written with a change.
+fn audit() -> OutboxMessage {
+    OutboxMessage {
+        topic: "rapport.audit.v1".into(),
+        aggregate_version: Some(0),
+        ..event()
+    }
+}
+
 async fn stores_reads_and_scopes_by_tenant(s: &dyn TaskStore) {
     let t = task("acme");
-    s.create(&t, &event()).await.unwrap();
+    s.create(&t, &event(), &audit()).await.unwrap();
     assert_eq!(s.get(&t.tenant, t.id).await.unwrap(), Some(t.clone()));
     let globex = TenantId::parse("globex").unwrap();
     assert_eq!(s.get(&globex, t.id).await.unwrap(), None);
@@ -57,7 +66,7 @@ async fn create_all(s: &dyn TaskStore, tenant: &str, contacts: &[Uuid]) -> Vec<T
     let mut out = Vec::new();
     for c in contacts {
         let d = task_of(tenant, *c);
-        s.create(&d, &event()).await.unwrap();
+        s.create(&d, &event(), &audit()).await.unwrap();
         out.push(d);
     }
     out
@@ -217,15 +226,21 @@ async fn writes_against_gone_people_are_redirected_or_refused(s: &dyn TaskStore)
 
     let d = task_of("acme", merged);
     assert_eq!(
-        s.create(&d, &event()).await.unwrap(),
+        s.create(&d, &event(), &audit()).await.unwrap(),
         Linked::Merged { survivor }
     );
     let d = task_of("acme", erased);
-    assert_eq!(s.create(&d, &event()).await.unwrap(), Linked::Erased);
+    assert_eq!(
+        s.create(&d, &event(), &audit()).await.unwrap(),
+        Linked::Erased
+    );
     assert_eq!(s.get(&tenant, d.id).await.unwrap(), None, "nothing stored");
     // Fates are per tenant.
     let d = task_of("globex", erased);
-    assert_eq!(s.create(&d, &event()).await.unwrap(), Linked::Stored);
+    assert_eq!(
+        s.create(&d, &event(), &audit()).await.unwrap(),
+        Linked::Stored
+    );
 }
 
 mod sqlite {

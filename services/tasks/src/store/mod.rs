@@ -27,7 +27,12 @@ pub use self::sqlite::SqliteTaskStore;
 pub trait TaskStore: ContactChangeStore {
     /// Stores a new task and its event atomically, unless its person was merged
     /// or erased (then nothing is stored, see [`Linked`]).
-    async fn create(&self, task: &Task, event: &OutboxMessage) -> Result<Linked, StoreError>;
+    async fn create(
+        &self,
+        task: &Task,
+        event: &OutboxMessage,
+        audit: &OutboxMessage,
+    ) -> Result<Linked, StoreError>;
     /// The task of `tenant` with `id`, if any.
     async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Task>, StoreError>;
     /// Every task of `tenant` linked to `contact_id`, oldest first.

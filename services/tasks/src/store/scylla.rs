@@ -86,9 +86,10 @@ impl ScyllaTaskStore {
             format!("INSERT INTO tasks ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
         // The entity rows and the outbox row go in one LOGGED batch.
         // A task with a contact also gets its tasks_by_contact row.
-        let create = scylla_outbox::logged_batch_with_outbox(&session, &[&insert_task]).await?;
+        let create = scylla_outbox::logged_batch_with_outbox(&session, &[&insert_task], 2).await?;
         let create_linked =
-            scylla_outbox::logged_batch_with_outbox(&session, &[&insert_task, INSERT_LINK]).await?;
+            scylla_outbox::logged_batch_with_outbox(&session, &[&insert_task, INSERT_LINK], 2)
+                .await?;
         let get = prepare_idempotent(
             &session,
             &format!("SELECT {COLUMNS} FROM tasks WHERE tenant_id = ? AND id = ?"),
@@ -265,7 +266,12 @@ impl ScyllaTaskStore {
 
 #[async_trait]
 impl TaskStore for ScyllaTaskStore {
-    async fn create(&self, t: &Task, event: &OutboxMessage) -> Result<Linked, StoreError> {
+    async fn create(
+        &self,
+        t: &Task,
+        event: &OutboxMessage,
+        audit: &OutboxMessage,
+    ) -> Result<Linked, StoreError> {
         let tenant = t.tenant.as_str();
         if let Some(contact) = t.contact_id {
             let linked = self.fates.link(tenant, contact).await?;
@@ -290,13 +296,25 @@ impl TaskStore for ScyllaTaskStore {
                 self.session
                     .batch(
                         &self.create_linked,
-                        (row, link, ScyllaOutbox::values(event)),
+                        (
+                            row,
+                            link,
+                            ScyllaOutbox::values(event),
+                            ScyllaOutbox::values(audit),
+                        ),
                     )
                     .await?
             }
             None => {
                 self.session
-                    .batch(&self.create, (row, ScyllaOutbox::values(event)))
+                    .batch(
+                        &self.create,
+                        (
+                            row,
+                            ScyllaOutbox::values(event),
+                            ScyllaOutbox::values(audit),
+                        ),
+                    )
                     .await?
             }
         };

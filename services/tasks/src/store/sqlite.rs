@@ -58,7 +58,12 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
 
 #[async_trait]
 impl TaskStore for SqliteTaskStore {
-    async fn create(&self, t: &Task, event: &OutboxMessage) -> Result<Linked, StoreError> {
+    async fn create(
+        &self,
+        t: &Task,
+        event: &OutboxMessage,
+        audit: &OutboxMessage,
+    ) -> Result<Linked, StoreError> {
         self.db
             .insert_linked(
                 t.contact_id.map(|c| (t.tenant.as_str().to_owned(), c)),
@@ -76,7 +81,7 @@ impl TaskStore for SqliteTaskStore {
                     t.create_time.to_rfc3339(),
                     t.created_by.as_str(),
                 ],
-                event.clone(),
+                vec![event.clone(), audit.clone()],
             )
             .await
     }
