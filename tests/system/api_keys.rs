@@ -46,6 +46,7 @@ impl GatewayReplica {
                 dir.join("principal.key"),
             )
             .env("RAPPORT_STORE__SQLITE__PATH", dir.join("gateway.db"))
+            .env("RAPPORT_KAFKA__BOOTSTRAP_SERVERS", &app.kafka)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
         let mut child = cmd.spawn().expect("spawn rapport serve gateway");

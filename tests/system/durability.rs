@@ -39,7 +39,9 @@ async fn kill_9_with_events_in_the_outbox_loses_and_duplicates_nothing() {
             let comms = app
                 .metric("rapport_outbox_backlog{service=\"comms\"}")
                 .await?;
-            (contacts == CONTACTS as f64 && comms == CONTACTS as f64).then_some(())
+            // Each write's event and its audit entry.
+            let waiting = 2.0 * CONTACTS as f64;
+            (contacts == waiting && comms == waiting).then_some(())
         },
     )
     .await;

@@ -6,6 +6,7 @@
 
 mod access;
 mod api_keys;
+mod audit;
 mod bad_input;
 mod cli;
 mod contact_lifecycle;

@@ -55,13 +55,12 @@ pub(crate) fn needs(module: Module) -> Needs {
             peers: &["contacts"],
             ..producer
         },
-        // The gateway keeps the tenants' API keys.
+        // The gateway keeps the tenants' API keys (publishing their audit
+        // entries) and indexes the audit trail from Kafka.
         Module::Gateway => Needs {
             peers: rapport_gateway::PEERS,
             auth: true,
-            principal_key: true,
-            store: true,
-            ..Needs::default()
+            ..producer
         },
         Module::Broker | Module::Topics => Needs::default(),
     }

@@ -40,7 +40,7 @@ fn record(event: &ConsumedEvent) -> Option<AuditRecord> {
         return None;
     }
     let e = &event.envelope;
-    let entry: AuditEntry = payload_of(&e)?;
+    let entry: AuditEntry = payload_of(e)?;
     Some(AuditRecord {
         tenant: rapport_platform::identity::TenantId::parse(&e.tenant_id).ok()?,
         id: e.event_id.clone(),

@@ -41,12 +41,17 @@ pub(crate) async fn observe(
     );
     adopt_parent(&span, &HeaderReader(req.headers()));
     let started = Instant::now();
-    let origin = Origin::of_http(
-        req.extensions()
-            .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip()),
-        req.headers(),
-    );
+    // The gateway's own changes (API keys) name the route; a service
+    // names its gRPC method instead.
+    let origin = Origin {
+        operation: format!("{method} {route}"),
+        ..Origin::of_http(
+            req.extensions()
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip()),
+            req.headers(),
+        )
+    };
     let resp = origin.scope(next.run(req)).instrument(span.clone()).await;
     let status = resp.status().as_u16();
     span.record("http.response.status_code", status);

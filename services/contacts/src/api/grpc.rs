@@ -672,10 +672,13 @@ impl ContactsService for ContactsGrpc {
         // stream ends in an error and the import is recorded as failed
         // instead of being dropped mid-way with its state `running`.
         let api = self.0.clone();
-        let job = tokio::spawn(async move { api.run_import(&p, &import_id, chunks).await })
-            .await
-            .map_err(|e| Status::internal(format!("import task: {e}")))?
-            .map_err(status)?;
+        // The task's audit entries name this request's origin.
+        let origin = rapport_platform::audit::Origin::current();
+        let job =
+            tokio::spawn(origin.scope(async move { api.run_import(&p, &import_id, chunks).await }))
+                .await
+                .map_err(|e| Status::internal(format!("import task: {e}")))?
+                .map_err(status)?;
         Ok(Response::new(import_to_pb(&job)))
     }
 
