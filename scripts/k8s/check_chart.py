@@ -516,7 +516,7 @@ def check_config_file(objs: list[dict[str, Any]], mode: str) -> list[str]:
         "auth": {"dev_token_key_file", "oidc_issuer"},
         "outbox": {"relay_enabled", "poll_interval_ms"},
         "contacts": {"default_phone_region"},
-        "gateway": {"rate_limits", "api_key_rate_limits"},
+        "gateway": {"rate_limits", "api_key_rate_limits", "audit"},
     }
     problems = []
     for cm in by_kind(objs, "ConfigMap"):
@@ -550,9 +550,10 @@ def check_config_file(objs: list[dict[str, Any]], mode: str) -> list[str]:
 
 
 # Components that hold coordination.k8s.io leases: the outbox relay of every
-# producing service publishes only while it holds its lease, and the tasks
+# producing service (the gateway's: API key audit entries) publishes only while
+# it holds its lease, and the tasks
 # scheduler fires once across replicas.
-LEASE_HOLDERS = ("contacts", "comms", "deals", "tasks")
+LEASE_HOLDERS = ("contacts", "comms", "deals", "tasks", "gateway")
 
 
 def check_rbac(objs: list[dict[str, Any]]) -> list[str]:

@@ -41,7 +41,7 @@ gateway: []
 
 {{/* Which services talk to Kafka (publishers via the outbox, analytics as consumer). */}}
 {{- define "rapport.kafkaClients" -}}
-[contacts, deals, tasks, comms, analytics]
+[contacts, deals, tasks, comms, analytics, gateway]
 {{- end -}}
 
 {{/* Which services talk to ScyllaDB (every service owns a keyspace; the gateway keeps
@@ -52,7 +52,7 @@ tenants, API keys and the audit trail). */}}
 
 {{/* Services that need the Kubernetes API (Lease-based leader election). */}}
 {{- define "rapport.kubeApiClients" -}}
-[contacts, comms, deals, tasks]
+[contacts, comms, deals, tasks, gateway]
 {{- end -}}
 
 {{/* Common labels. */}}
@@ -223,7 +223,7 @@ lifecycle:
       "auth" $auth
       "outbox" $outbox
       "contacts" $contacts
-      "gateway" (dict "rate_limits" $limits "api_key_rate_limits" $keyLimits) -}}
+      "gateway" (dict "rate_limits" $limits "api_key_rate_limits" $keyLimits "audit" (dict "retention_days" (int .Values.config.gateway.audit.retentionDays))) -}}
 {{- if eq .Values.mode "distributed" -}}
 {{- $_ := set $cfg "listen_addr" (printf "0.0.0.0:%d" (int .Values.ports.grpc)) -}}
 {{- $_ := set $cfg "metrics_addr" (printf "0.0.0.0:%d" (int .Values.ports.metrics)) -}}
