@@ -11,7 +11,7 @@ pub mod store;
 
 use std::sync::Arc;
 
-use rapport_platform::{ServiceContext, StartError, Started, events::topics, kafka};
+use rapport_platform::{ServiceContext, StartError, Started, events::topics};
 use rapport_proto::analytics::v1::analytics_service_server::AnalyticsServiceServer;
 
 /// The service's name.
@@ -29,23 +29,12 @@ pub async fn start(ctx: &ServiceContext) -> Result<Started, StartError> {
             source,
         })?;
     let handler = Arc::new(events::Projector::new(store.clone()));
-    let (kafka, metrics, shutdown) = (
-        ctx.config.kafka.clone(),
-        ctx.metrics.clone(),
-        ctx.shutdown.clone(),
+    let consumer = ctx.spawn_consumer(
+        "analytics consumer",
+        CONSUMER_GROUP,
+        topics::DOMAIN,
+        handler,
     );
-    let consumer = tokio::spawn(async move {
-        kafka::run_consumer(
-            &kafka,
-            CONSUMER_GROUP,
-            topics::DOMAIN,
-            handler,
-            metrics,
-            shutdown,
-        )
-        .await
-        .map_err(|e| format!("analytics consumer: {e}"))
-    });
     let routes =
         tonic::service::Routes::new(AnalyticsServiceServer::new(api::AnalyticsApi::new(store)));
     let (addr, server) = ctx.serve_grpc(SERVICE, routes, HEALTH_NAMES).await?;

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use rapport_platform::{
-    ServiceContext, StartError, Started, events::topics, identity::Authenticator, kafka,
+    ServiceContext, StartError, Started, events::topics, identity::Authenticator,
     outbox_relay::OutboxSignal,
 };
 use tokio::net::TcpListener;
@@ -117,23 +117,12 @@ pub async fn start(
     let stores = open_stores(ctx).await?;
     let (signal, relay) = ctx.spawn_outbox_relay(SERVICE, stores.outbox.clone())?;
     let indexer = Arc::new(audit_index::AuditIndexer::new(stores.audit.clone()));
-    let (kafka_cfg, metrics, shutdown) = (
-        ctx.config.kafka.clone(),
-        ctx.metrics.clone(),
-        ctx.shutdown.clone(),
+    let consumer = ctx.spawn_consumer(
+        "audit index consumer",
+        audit_index::CONSUMER_GROUP,
+        &[topics::AUDIT],
+        indexer,
     );
-    let consumer = tokio::spawn(async move {
-        kafka::run_consumer(
-            &kafka_cfg,
-            audit_index::CONSUMER_GROUP,
-            &[topics::AUDIT],
-            indexer,
-            metrics,
-            shutdown,
-        )
-        .await
-        .map_err(|e| format!("audit index consumer: {e}"))
-    });
     let retention_task = tokio::spawn(audit_index::run_retention(
         stores.audit.clone(),
         retention(ctx),

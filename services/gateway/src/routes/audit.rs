@@ -20,7 +20,7 @@ use crate::{
 };
 
 const DEFAULT_PAGE: usize = 50;
-const MAX_PAGE: usize = 500;
+const MAX_PAGE: usize = 1000;
 
 /// Query of `GET /v1/audit`.
 #[derive(Debug, Default, Deserialize)]
