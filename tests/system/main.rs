@@ -16,6 +16,7 @@ mod events;
 mod harness;
 mod isolation;
 mod migrate;
+mod oidc;
 mod readme;
 mod roles;
 mod shutdown;

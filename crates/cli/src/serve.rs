@@ -97,13 +97,14 @@ pub(crate) async fn start_service(module: Module, ctx: &ServiceContext) -> anyho
         Module::Comms => rapport_comms::start(ctx).await?,
         Module::Analytics => rapport_analytics::start(ctx).await?,
         Module::Gateway => {
-            let authenticator = match &ctx.config.auth.dev_token_key_file {
-                Some(path) if ctx.config.auth.oidc_issuer.is_none() => {
-                    Arc::new(DevTokenKey::load(path).context("auth.dev_token_key_file")?)
-                }
-                _ => bail!("auth.oidc_issuer is not supported yet; set auth.dev_token_key_file"),
+            let dev_tokens = match &ctx.config.auth.dev_token_key_file {
+                Some(path) => Some(Arc::new(
+                    DevTokenKey::load(path).context("auth.dev_token_key_file")?,
+                )
+                    as Arc<dyn rapport_platform::identity::Authenticator>),
+                None => None,
             };
-            rapport_gateway::start(ctx, authenticator).await?
+            rapport_gateway::start(ctx, dev_tokens).await?
         }
         Module::Broker | Module::Topics => bail!("{module} is internal to `rapport run`"),
     })

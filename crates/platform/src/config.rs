@@ -419,18 +419,65 @@ pub struct PeersConfig {
     pub analytics: Option<String>,
 }
 
+/// The claims of an OIDC token that carry Rapport's principal.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcClaimsConfig {
+    /// The tenant (a string claim).
+    pub tenant: String,
+    /// The user id (a string claim; `sub` by default).
+    pub user: String,
+    /// The roles (an array of role names: admin, manager, rep, read_only,
+    /// system); names Rapport does not know are ignored.
+    pub roles: String,
+    /// The teams (an array of team paths such as `sales/emea`).
+    pub teams: String,
+}
+
+impl Default for OidcClaimsConfig {
+    fn default() -> Self {
+        OidcClaimsConfig {
+            tenant: "tenant".into(),
+            user: "sub".into(),
+            roles: "roles".into(),
+            teams: "teams".into(),
+        }
+    }
+}
+
 /// Authentication settings of the gateway.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// File holding the HS256 key that signs dev tokens.
     pub dev_token_key_file: Option<PathBuf>,
-    /// OIDC issuer URL (reserved for the OIDC issue).
+    /// The OpenID provider people sign in with (its issuer URL, as in its
+    /// discovery document); unset: no OIDC.
     pub oidc_issuer: Option<String>,
+    /// The audience Rapport's tokens must name (`aud`).
+    pub oidc_audience: Option<String>,
+    /// Which claims of a token say who the caller is.
+    pub oidc_claims: OidcClaimsConfig,
+    /// Clock difference tolerated on `exp`, `nbf` and `iat` (seconds).
+    pub oidc_leeway_seconds: u64,
     /// File holding the key every service shares to seal and check the
     /// principal in gRPC metadata (`rapport run` creates one in its data
     /// directory; in Kubernetes it is mounted from a Secret).
     pub principal_key_file: Option<PathBuf>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            dev_token_key_file: None,
+            oidc_issuer: None,
+            oidc_audience: None,
+            oidc_claims: OidcClaimsConfig::default(),
+            // A minute: clocks of IdPs and pods drift by seconds, not more.
+            oidc_leeway_seconds: 60,
+            principal_key_file: None,
+        }
+    }
 }
 
 /// Outbox relay settings.
@@ -663,8 +710,36 @@ impl Config {
         }
         if needs.auth && self.auth.dev_token_key_file.is_none() && self.auth.oidc_issuer.is_none() {
             bad(
-                "auth.dev_token_key_file",
-                "required: the key that verifies bearer tokens (OIDC comes later)",
+                "auth.oidc_issuer",
+                "required: the OpenID provider that signs people's tokens (or, for development, auth.dev_token_key_file)",
+            );
+        }
+        if let Some(issuer) = &self.auth.oidc_issuer {
+            // Plain http only on loopback (a provider started by tests).
+            let acceptable = url::Url::parse(issuer).is_ok_and(|u| {
+                u.scheme() == "https"
+                    || (u.scheme() == "http"
+                        && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")))
+            });
+            if !acceptable {
+                bad("auth.oidc_issuer", "must be an https:// URL");
+            }
+            if self
+                .auth
+                .oidc_audience
+                .as_deref()
+                .is_none_or(|a| a.trim().is_empty())
+            {
+                bad(
+                    "auth.oidc_audience",
+                    "required with auth.oidc_issuer: the audience Rapport's tokens name",
+                );
+            }
+        }
+        if self.auth.oidc_leeway_seconds > 300 {
+            bad(
+                "auth.oidc_leeway_seconds",
+                "at most 300: a larger leeway keeps expired tokens working",
             );
         }
         if needs.principal_key && self.auth.principal_key_file.is_none() {

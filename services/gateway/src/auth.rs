@@ -54,10 +54,18 @@ impl FromRequestParts<AppState> for Caller {
                 Err(KeyError::Store(e)) => return Err(store_problem(e)),
             }
         } else {
-            let principal = state
-                .authenticator
-                .authenticate(token)
-                .map_err(unauthorized)?;
+            let principal = match state.authenticator.authenticate(token).await {
+                Ok(p) => p,
+                // The provider's keys could not be fetched: not the caller's fault.
+                Err(e @ AuthError::Unavailable(_)) => {
+                    return Err(Problem::new(
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "IDENTITY_PROVIDER_UNAVAILABLE",
+                        e.to_string(),
+                    ));
+                }
+                Err(e) => return Err(unauthorized(e)),
+            };
             (principal, None)
         };
         tracing::Span::current().record("tenant", principal.tenant.as_str());

@@ -17,6 +17,7 @@ mod audit_index;
 mod auth;
 mod http_layer;
 mod json;
+mod oidc;
 mod peers;
 mod problem;
 mod rate_limit;
@@ -109,11 +110,21 @@ pub async fn migrate(ctx: &ServiceContext) -> Result<(), StartError> {
 
 /// Binds `http_addr` and serves the REST API until shutdown (in-flight
 /// requests finish first); publishes the API keys' audit entries, indexes
-/// the audit trail and applies its retention.
+/// the audit trail and applies its retention. People sign in through the
+/// configured OpenID provider; `dev_tokens`, when given, also accepts dev
+/// tokens (monolithic mode).
 pub async fn start(
     ctx: &ServiceContext,
-    authenticator: Arc<dyn Authenticator>,
+    dev_tokens: Option<Arc<dyn Authenticator>>,
 ) -> Result<Started, StartError> {
+    let oidc = oidc::OidcVerifier::new(&ctx.config.auth).map(Arc::new);
+    if let Some(o) = &oidc {
+        o.prefetch();
+    }
+    let authenticator: Arc<dyn Authenticator> = Arc::new(oidc::BearerTokens {
+        oidc,
+        dev: dev_tokens,
+    });
     let stores = open_stores(ctx).await?;
     let (signal, relay) = ctx.spawn_outbox_relay(SERVICE, stores.outbox.clone())?;
     let indexer = Arc::new(audit_index::AuditIndexer::new(stores.audit.clone()));

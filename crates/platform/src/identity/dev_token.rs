@@ -86,8 +86,16 @@ impl DevTokenKey {
     }
 }
 
+#[async_trait::async_trait]
 impl Authenticator for DevTokenKey {
-    fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+    async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify(token)
+    }
+}
+
+impl DevTokenKey {
+    /// Verifies a dev token (HS256 under this key) and returns its principal.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let mut parts = token.split('.');
         let (Some(header_b64), Some(claims), Some(sig), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -163,7 +171,7 @@ mod tests {
         let key = DevTokenKey::load_or_create(&path).unwrap();
         let token = key.issue(&alice(), Duration::from_secs(60));
         let again = DevTokenKey::load_or_create(&path).unwrap();
-        assert_eq!(again.authenticate(&token).unwrap(), alice());
+        assert_eq!(again.verify(&token).unwrap(), alice());
     }
 
     #[test]
@@ -172,24 +180,18 @@ mod tests {
         let key = DevTokenKey::load_or_create(&dir.path().join("a")).unwrap();
         let other = DevTokenKey::load_or_create(&dir.path().join("b")).unwrap();
         let token = key.issue(&alice(), Duration::from_secs(60));
-        assert_eq!(other.authenticate(&token), Err(AuthError::BadSignature));
+        assert_eq!(other.verify(&token), Err(AuthError::BadSignature));
 
         let mut parts: Vec<String> = token.split('.').map(String::from).collect();
         let mut claims: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
         claims["tenant"] = "globex".into();
         parts[1] = URL_SAFE_NO_PAD.encode(claims.to_string());
-        assert_eq!(
-            key.authenticate(&parts.join(".")),
-            Err(AuthError::BadSignature)
-        );
+        assert_eq!(key.verify(&parts.join(".")), Err(AuthError::BadSignature));
 
         let expired = key.issue(&alice(), Duration::ZERO);
-        assert_eq!(key.authenticate(&expired), Err(AuthError::Expired));
-        assert!(matches!(
-            key.authenticate("abc"),
-            Err(AuthError::Malformed(_))
-        ));
+        assert_eq!(key.verify(&expired), Err(AuthError::Expired));
+        assert!(matches!(key.verify("abc"), Err(AuthError::Malformed(_))));
     }
 
     #[test]
@@ -203,6 +205,6 @@ mod tests {
             URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
             parts[1]
         );
-        assert!(key.authenticate(&forged).is_err());
+        assert!(key.verify(&forged).is_err());
     }
 }

@@ -42,11 +42,19 @@ pub enum AuthError {
     /// The claims do not name a valid tenant, user or role.
     #[error("invalid token claims: {0}")]
     InvalidClaims(String),
+    /// The token was not issued for Rapport: another issuer or audience, an
+    /// algorithm that is not allowed, a key the issuer does not publish.
+    #[error("token refused: {0}")]
+    Refused(String),
+    /// The identity provider could not be asked for its keys.
+    #[error("identity provider unavailable: {0}")]
+    Unavailable(String),
 }
 
-/// Turns a bearer token into a principal. The dev-token key implements it
-/// now; an OIDC verifier will implement it next to it.
+/// Turns a bearer token into a principal: the dev-token key (monolithic
+/// mode) and the gateway's OIDC verifier implement it.
+#[async_trait::async_trait]
 pub trait Authenticator: Send + Sync + 'static {
     /// Verifies `token` and returns who it speaks for.
-    fn authenticate(&self, token: &str) -> Result<Principal, AuthError>;
+    async fn authenticate(&self, token: &str) -> Result<Principal, AuthError>;
 }

@@ -1,0 +1,297 @@
+//! People's bearer tokens from the company's OpenID provider.
+//!
+//! The provider is found through its discovery document, its signing keys
+//! (JWKS) are cached and fetched again when a token names a key id the cache
+//! does not have (the provider rotated its keys) or the cache is old. A token
+//! must be signed with an asymmetric algorithm of the allow-list by a key
+//! the provider publishes, name the configured issuer and audience, and be
+//! within its validity (with a small leeway); `alg: none` and HS256 never
+//! pass (docs/adr/0124-oidc-tokens.md). Tenant, user, roles and teams come
+//! from the configured claims.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use jsonwebtoken::{
+    Algorithm, DecodingKey, Validation, decode, decode_header,
+    errors::ErrorKind,
+    jwk::{JwkSet, PublicKeyUse},
+};
+use rapport_platform::{
+    config::{AuthConfig, OidcClaimsConfig},
+    identity::{AuthError, Authenticator, Principal, Role, TeamId, TenantId, UserId},
+};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::{Mutex, RwLock};
+
+/// The algorithms a token may be signed with: public-key ones only, so a
+/// published key can never be used as an HMAC secret.
+const ALLOWED: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+/// Keys older than this are fetched again on the next lookup.
+const MAX_AGE: Duration = Duration::from_secs(15 * 60);
+/// At most one fetch this often, however many unknown key ids arrive: a
+/// flood of forged tokens must not become a flood of requests to the IdP.
+const MIN_REFETCH: Duration = Duration::from_secs(5);
+/// How long a request to the provider may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the provider's discovery document says that we use.
+#[derive(Debug, Deserialize)]
+struct Discovery {
+    issuer: String,
+    jwks_uri: String,
+}
+
+/// The provider's keys, by key id.
+struct Keys {
+    by_kid: HashMap<String, DecodingKey>,
+    fetched: Instant,
+}
+
+/// Verifies OIDC bearer tokens of one provider.
+pub(crate) struct OidcVerifier {
+    issuer: String,
+    audience: String,
+    claims: OidcClaimsConfig,
+    leeway: u64,
+    http: reqwest::Client,
+    keys: RwLock<Option<Keys>>,
+    /// Held while fetching; remembers when the last fetch started.
+    fetching: Mutex<Option<Instant>>,
+}
+
+impl OidcVerifier {
+    /// A verifier for the configured provider (`auth.oidc_issuer`, already
+    /// validated); its keys are fetched on first use.
+    pub(crate) fn new(auth: &AuthConfig) -> Option<Self> {
+        let issuer = auth.oidc_issuer.clone()?;
+        Some(OidcVerifier {
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            audience: auth.oidc_audience.clone().unwrap_or_default(),
+            claims: auth.oidc_claims.clone(),
+            leeway: auth.oidc_leeway_seconds,
+            http: reqwest::Client::builder()
+                .timeout(FETCH_TIMEOUT)
+                .build()
+                .expect("an HTTP client with a timeout"),
+            keys: RwLock::new(None),
+            fetching: Mutex::new(None),
+        })
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, AuthError> {
+        let unavailable = |e: reqwest::Error| AuthError::Unavailable(format!("{url}: {e}"));
+        self.http
+            .get(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(unavailable)?
+            .json()
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Discovery and JWKS, fetched now.
+    async fn fetch(&self) -> Result<Keys, AuthError> {
+        let discovery: Discovery = self
+            .get_json(&format!("{}/.well-known/openid-configuration", self.issuer))
+            .await?;
+        // A document for another issuer is a misconfiguration (or a
+        // spoofed endpoint): none of its keys are trusted.
+        if discovery.issuer.trim_end_matches('/') != self.issuer {
+            return Err(AuthError::Unavailable(format!(
+                "the discovery document names issuer {:?}, not {:?}",
+                discovery.issuer, self.issuer
+            )));
+        }
+        let set: JwkSet = self.get_json(&discovery.jwks_uri).await?;
+        let mut by_kid = HashMap::new();
+        for jwk in &set.keys {
+            let signing = jwk
+                .common
+                .public_key_use
+                .as_ref()
+                .is_none_or(|u| *u == PublicKeyUse::Signature);
+            let (Some(kid), true) = (&jwk.common.key_id, signing) else {
+                continue;
+            };
+            match DecodingKey::from_jwk(jwk) {
+                Ok(key) => {
+                    by_kid.insert(kid.clone(), key);
+                }
+                // An octet key (a shared secret) or a kind we cannot use.
+                Err(e) => tracing::debug!(kid, error = %e, "JWKS key skipped"),
+            }
+        }
+        tracing::info!(keys = by_kid.len(), issuer = %self.issuer, "OIDC signing keys fetched");
+        Ok(Keys {
+            by_kid,
+            fetched: Instant::now(),
+        })
+    }
+
+    /// Fetches the keys unless another caller just did.
+    async fn refresh(&self) -> Result<(), AuthError> {
+        let mut last = self.fetching.lock().await;
+        if last.is_some_and(|t| t.elapsed() < MIN_REFETCH) {
+            return Ok(());
+        }
+        *last = Some(Instant::now());
+        let keys = self.fetch().await?;
+        *self.keys.write().await = Some(keys);
+        Ok(())
+    }
+
+    /// The key with `kid`, fetching the provider's keys again if it is
+    /// unknown or the cache is old.
+    async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
+        {
+            let keys = self.keys.read().await;
+            if let Some(k) = keys.as_ref()
+                && k.fetched.elapsed() < MAX_AGE
+                && let Some(key) = k.by_kid.get(kid)
+            {
+                return Ok(key.clone());
+            }
+        }
+        self.refresh().await?;
+        self.keys
+            .read()
+            .await
+            .as_ref()
+            .and_then(|k| k.by_kid.get(kid).cloned())
+            .ok_or_else(|| {
+                AuthError::Refused(format!("the provider publishes no signing key {kid:?}"))
+            })
+    }
+
+    /// Fetches the keys in the background, so the first request does not
+    /// wait (a provider that is down now is asked again on first use).
+    pub(crate) fn prefetch(self: &std::sync::Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.refresh().await {
+                tracing::warn!(error = %e, "OIDC keys not fetched yet; retried on first use");
+                *me.fetching.lock().await = None;
+            }
+        });
+    }
+
+    fn principal(&self, claims: &Value) -> Result<Principal, AuthError> {
+        let c = &self.claims;
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::trim);
+        let list = |name: &str| -> Vec<String> {
+            match claims.get(name) {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+                // Some providers send space-separated lists.
+                Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+                _ => Vec::new(),
+            }
+        };
+        let invalid = |what: &str| AuthError::InvalidClaims(what.to_owned());
+        let tenant = text(&c.tenant)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| invalid(&format!("no tenant in claim {:?}", c.tenant)))?;
+        let user = text(&c.user)
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| invalid(&format!("no user in claim {:?}", c.user)))?;
+        Ok(Principal {
+            tenant: TenantId::parse(tenant).map_err(|e| invalid(&e.to_string()))?,
+            user: UserId::parse(user).map_err(|e| invalid(&e.to_string()))?,
+            // Roles Rapport does not know (the IdP's own) grant nothing.
+            roles: list(&c.roles)
+                .iter()
+                .filter_map(|r| r.parse::<Role>().ok())
+                .collect(),
+            teams: list(&c.teams)
+                .iter()
+                .map(|t| TeamId::parse(t))
+                .collect::<Result<_, _>>()
+                .map_err(|e| invalid(&e.to_string()))?,
+            scopes: None,
+        })
+    }
+}
+
+#[async_trait]
+impl Authenticator for OidcVerifier {
+    async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        // `alg: none` (and any name the library does not know) fails here.
+        let header = decode_header(token).map_err(|_| {
+            AuthError::Refused("the token's header names no allowed algorithm".into())
+        })?;
+        if !ALLOWED.contains(&header.alg) {
+            return Err(AuthError::Refused(format!(
+                "algorithm {:?} is not allowed",
+                header.alg
+            )));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| AuthError::Refused("the token names no key id".into()))?;
+        let key = self.key(&kid).await?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.issuer, &format!("{}/", self.issuer)]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.validate_nbf = true;
+        validation.leeway = self.leeway;
+        let data = decode::<Value>(token, &key, &validation).map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => AuthError::Expired,
+            ErrorKind::InvalidSignature => AuthError::BadSignature,
+            ErrorKind::InvalidIssuer => AuthError::Refused("issued by another provider".into()),
+            ErrorKind::InvalidAudience => AuthError::Refused("issued for another audience".into()),
+            ErrorKind::ImmatureSignature => AuthError::Refused("not valid yet".into()),
+            ErrorKind::InvalidAlgorithm => {
+                AuthError::Refused("the algorithm does not match the key".into())
+            }
+            ErrorKind::MissingRequiredClaim(c) => {
+                AuthError::InvalidClaims(format!("missing claim {c}"))
+            }
+            _ => AuthError::Malformed("not a well-formed JWT"),
+        })?;
+        self.principal(&data.claims)
+    }
+}
+
+/// The gateway's bearer tokens: people's OIDC tokens and, in development,
+/// dev tokens. Told apart by their algorithm, so an OIDC key is never tried
+/// as an HMAC secret and a dev token never reaches the OIDC path.
+pub(crate) struct BearerTokens {
+    pub(crate) oidc: Option<std::sync::Arc<OidcVerifier>>,
+    pub(crate) dev: Option<std::sync::Arc<dyn Authenticator>>,
+}
+
+#[async_trait]
+impl Authenticator for BearerTokens {
+    async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        let hs256 = decode_header(token).is_ok_and(|h| h.alg == Algorithm::HS256);
+        match (hs256, &self.dev, &self.oidc) {
+            (true, Some(dev), _) => dev.authenticate(token).await,
+            (false, _, Some(oidc)) => oidc.authenticate(token).await,
+            // Only one kind configured: it decides (and explains) alone.
+            (_, Some(dev), None) => dev.authenticate(token).await,
+            (_, None, Some(oidc)) => oidc.authenticate(token).await,
+            (_, None, None) => Err(AuthError::Refused("no sign-in is configured".into())),
+        }
+    }
+}
