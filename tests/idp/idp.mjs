@@ -7,14 +7,16 @@
 // claims (expired, another audience, another issuer), with a key it never
 // published, with `alg: none`; and rotate the signing key.
 //
-// Usage: node idp.mjs <audience> <redirect_uri>
+// Usage: node idp.mjs <audience> [<redirect_uri>]
 
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import Provider from 'oidc-provider';
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose';
 
-const [audience = 'rapport', redirectUri = 'http://127.0.0.1/callback'] = process.argv.slice(2);
+const [audience = 'rapport', initialRedirect = 'http://127.0.0.1/callback'] = process.argv.slice(2);
+// The gateway's callback; a test sets it once the gateway has its port.
+let redirectUri = initialRedirect;
 export const CLIENT_ID = 'rapport-gateway';
 export const CLIENT_SECRET = 'rapport-test-secret';
 
@@ -31,11 +33,10 @@ async function newKey() {
 let keys = [await newKey()];
 const rogue = await newKey();
 
-// Who signs in through the browser flow: their claims come from the login
-// name, `<tenant>.<user>.<role>` (e.g. acme.alice.rep).
+// Who signs in through the browser flow: any login name is a user of
+// tenant acme; ada is its admin, everyone else a rep.
 function accountClaims(sub) {
-  const [tenant = 'acme', user = sub, role = 'rep'] = sub.split('.');
-  return { sub: user, tenant, roles: [role], teams: ['sales'] };
+  return { sub, tenant: 'acme', roles: [sub === 'ada' ? 'admin' : 'rep'], teams: ['sales'] };
 }
 
 const server = http.createServer((req, res) => current.callback()(req, res));
@@ -111,6 +112,10 @@ const control = http.createServer(async (req, res) => {
     const input = body ? JSON.parse(body) : {};
     if (req.method === 'POST' && req.url === '/mint') {
       res.end(JSON.stringify({ token: await mint(input) }));
+    } else if (req.method === 'POST' && req.url === '/redirect') {
+      redirectUri = input.redirect_uri;
+      current = provider();
+      res.end('{}');
     } else if (req.method === 'POST' && req.url === '/rotate') {
       // The new key signs from now on; the old one stays published.
       keys = [await newKey(), ...keys];

@@ -80,6 +80,18 @@ impl Idp {
         answer["token"].as_str().expect("minted").to_owned()
     }
 
+    /// Registers the gateway's callback URL with the provider.
+    async fn set_redirect(&self, redirect_uri: &str) {
+        let r = self
+            .http
+            .post(format!("{}/redirect", self.control))
+            .body(json!({ "redirect_uri": redirect_uri }).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
     /// Rotates the provider's signing key.
     async fn rotate(&self) {
         let r = self
@@ -253,6 +265,243 @@ async fn provider_tokens_are_verified_and_every_forgery_refused() {
 
     // Dev tokens go on working in monolithic mode, through the same layer.
     assert_eq!(search(&app, &admin).await.0, 200);
+}
+
+/// Follows the provider's pages as a person in a browser would: signs in
+/// as `login` on its login form, consents, and returns the URL the provider
+/// finally sends the browser to under `app`.
+async fn sign_in_at_provider(
+    browser: &reqwest::Client,
+    issuer: &str,
+    mut url: String,
+    login: &str,
+    app: &str,
+) -> String {
+    for _ in 0..20 {
+        if !url.starts_with("http") {
+            url = format!("{issuer}{url}");
+        }
+        if url.starts_with(app) {
+            return url;
+        }
+        let page = browser.get(&url).send().await.unwrap();
+        if page.status().is_redirection() {
+            url = location(&page);
+            continue;
+        }
+        let html = page.text().await.unwrap();
+        let form: Vec<(&str, &str)> = if html.contains("name=\"login\"") {
+            vec![("prompt", "login"), ("login", login), ("password", "any")]
+        } else {
+            vec![("prompt", "consent")]
+        };
+        let sent = browser.post(&url).form(&form).send().await.unwrap();
+        assert!(sent.status().is_redirection(), "{url}: {}", sent.status());
+        url = location(&sent);
+    }
+    panic!("the provider never sent the browser back to {app}");
+}
+
+fn location(resp: &reqwest::Response) -> String {
+    resp.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The `Set-Cookie` of `name` in a response: (value, attributes).
+fn set_cookie(resp: &reqwest::Response, name: &str) -> (String, String) {
+    let line = resp
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in {:?}", resp.headers()));
+    let (pair, attributes) = line.split_once(';').unwrap_or((&line, ""));
+    (pair[name.len() + 1..].to_owned(), attributes.to_owned())
+}
+
+#[tokio::test]
+async fn a_browser_signs_in_with_the_code_flow_and_pkce_and_its_changes_need_the_csrf_token() {
+    let idp = Idp::start(AUDIENCE, "http://127.0.0.1:9/unused");
+    let dir = tempfile::tempdir().unwrap();
+    let app = Monolith::start(
+        dir.path(),
+        &[
+            ("RAPPORT_AUTH__OIDC_ISSUER", idp.issuer.as_str()),
+            ("RAPPORT_AUTH__OIDC_AUDIENCE", AUDIENCE),
+            ("RAPPORT_AUTH__OIDC_CLIENT_ID", idp.client_id.as_str()),
+            (
+                "RAPPORT_AUTH__OIDC_CLIENT_SECRET",
+                idp.client_secret.as_str(),
+            ),
+        ],
+    );
+    idp.set_redirect(&format!("{}/v1/auth/callback", app.http))
+        .await;
+    let no_redirects = || reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    // The provider's own cookies live in the browser's jar; the gateway's
+    // (Secure, so a cookie jar would not send them over http) are sent by hand.
+    let browser = no_redirects().cookie_store(true).build().unwrap();
+    let gateway = no_redirects().build().unwrap();
+
+    let start = gateway
+        .get(format!("{}/v1/auth/login?return_to=/contacts", app.http))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 302);
+    let (login_cookie, attributes) = set_cookie(&start, "rapport_login");
+    for a in ["HttpOnly", "Secure", "SameSite=Lax"] {
+        assert!(attributes.contains(a), "{attributes}");
+    }
+    let to_provider = location(&start);
+    assert!(to_provider.starts_with(&idp.issuer), "{to_provider}");
+    assert!(
+        to_provider.contains("code_challenge_method=S256"),
+        "{to_provider}"
+    );
+    assert!(to_provider.contains("code_challenge="), "{to_provider}");
+    assert!(!to_provider.contains("code_verifier"), "{to_provider}");
+
+    let callback = sign_in_at_provider(
+        &browser,
+        &idp.issuer,
+        to_provider,
+        "ada",
+        &app.http,
+    )
+    .await;
+    assert!(callback.contains("code="), "{callback}");
+    let login = format!("rapport_login={login_cookie}");
+
+    // The callback without the sign-in's cookie (another browser) or with
+    // another state is refused.
+    let (status, _) = get(&gateway, &callback, None).await;
+    assert_eq!(status, 401);
+    let wrong_state = callback.replace("state=", "state=x");
+    assert_eq!(get(&gateway, &wrong_state, Some(&login)).await.0, 401);
+
+    let done = gateway
+        .get(&callback)
+        .header(reqwest::header::COOKIE, &login)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 302, "{:?}", done.headers());
+    assert_eq!(location(&done), "/contacts");
+    let (session, attributes) = set_cookie(&done, "rapport_session");
+    for a in ["HttpOnly", "Secure", "SameSite=Lax"] {
+        assert!(attributes.contains(a), "{attributes}");
+    }
+    let (csrf, attributes) = set_cookie(&done, "rapport_csrf");
+    assert!(
+        !attributes.contains("HttpOnly"),
+        "the frontend reads it: {attributes}"
+    );
+    let cookies = format!("rapport_session={session}; rapport_csrf={csrf}");
+
+    // The same code again: single use at the provider.
+    assert_eq!(get(&gateway, &callback, Some(&login)).await.0, 401);
+
+    // Who is signed in, from the ID token's claims.
+    let (status, me) = get(
+        &gateway,
+        &format!("{}/v1/auth/session", app.http),
+        Some(&cookies),
+    )
+    .await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(
+        (me["tenant"].as_str(), me["user"].as_str()),
+        (Some("acme"), Some("ada"))
+    );
+    assert_eq!(me["roles"], json!(["admin"]));
+    assert_eq!(me["csrf_token"], csrf.as_str());
+
+    // Reads need the cookie only; changes also the CSRF token.
+    let create = |token: Option<&str>| {
+        let mut req = gateway
+            .post(format!("{}/v1/contacts", app.http))
+            .header(reqwest::header::COOKIE, &cookies)
+            .header("content-type", "application/json")
+            .body(json!({"given_name": "Ada", "family_name": "Byron"}).to_string());
+        if let Some(t) = token {
+            req = req.header("x-csrf-token", t);
+        }
+        req.send()
+    };
+    let refused = create(None).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("CSRF_TOKEN_INVALID"));
+    assert_eq!(create(Some("forged")).await.unwrap().status(), 403);
+    let created = create(Some(&csrf)).await.unwrap();
+    assert_eq!(created.status(), 201);
+    let contact: Value = created.json().await.unwrap();
+    let (status, read) = get(
+        &gateway,
+        &format!(
+            "{}/v1/contacts/{}",
+            app.http,
+            contact["id"].as_str().unwrap()
+        ),
+        Some(&cookies),
+    )
+    .await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["created_by"], "ada");
+
+    // A session cookie edited to another tenant is not a session.
+    let (body, sig) = session.split_once('.').unwrap();
+    let mut claims: Value = serde_json::from_slice(&base64_url_decode(body)).unwrap();
+    claims["tenant"] = json!("globex");
+    let forged = format!(
+        "rapport_session={}.{sig}",
+        base64_url_encode(claims.to_string().as_bytes())
+    );
+    let (status, _) = get(
+        &gateway,
+        &format!("{}/v1/auth/session", app.http),
+        Some(&forged),
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    // Sign-out needs the token too, and clears both cookies.
+    let out = gateway
+        .post(format!("{}/v1/auth/logout", app.http))
+        .header(reqwest::header::COOKIE, &cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 403);
+    let out = gateway
+        .post(format!("{}/v1/auth/logout", app.http))
+        .header(reqwest::header::COOKIE, &cookies)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    for name in ["rapport_session", "rapport_csrf"] {
+        let (value, attributes) = set_cookie(&out, name);
+        assert!(
+            value.is_empty() && attributes.contains("Max-Age=0"),
+            "{name}: {attributes}"
+        );
+    }
+}
+
+/// GET with an optional Cookie header: status and JSON body.
+async fn get(client: &reqwest::Client, url: &str, cookies: Option<&str>) -> (u16, Value) {
+    let mut req = client.get(url);
+    if let Some(c) = cookies {
+        req = req.header(reqwest::header::COOKIE, c);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
 }
 
 fn base64_url_decode(s: &str) -> Vec<u8> {

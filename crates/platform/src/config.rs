@@ -460,6 +460,16 @@ pub struct AuthConfig {
     pub oidc_claims: OidcClaimsConfig,
     /// Clock difference tolerated on `exp`, `nbf` and `iat` (seconds).
     pub oidc_leeway_seconds: u64,
+    /// The gateway's client id at the provider (browser sign-in).
+    pub oidc_client_id: Option<String>,
+    /// Its client secret (set it through `RAPPORT_AUTH__OIDC_CLIENT_SECRET`).
+    pub oidc_client_secret: Option<Secret>,
+    /// Where the provider sends browsers back, e.g.
+    /// `https://crm.example.com/v1/auth/callback`; unset: derived from the
+    /// request's host (and `X-Forwarded-Proto`).
+    pub oidc_redirect_url: Option<String>,
+    /// How long a browser session lasts (hours).
+    pub session_ttl_hours: u64,
     /// File holding the key every service shares to seal and check the
     /// principal in gRPC metadata (`rapport run` creates one in its data
     /// directory; in Kubernetes it is mounted from a Secret).
@@ -475,6 +485,11 @@ impl Default for AuthConfig {
             oidc_claims: OidcClaimsConfig::default(),
             // A minute: clocks of IdPs and pods drift by seconds, not more.
             oidc_leeway_seconds: 60,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_redirect_url: None,
+            // A working day; the provider's own session signs people in again.
+            session_ttl_hours: 12,
             principal_key_file: None,
         }
     }

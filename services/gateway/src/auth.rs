@@ -5,7 +5,7 @@
 
 use axum::{
     extract::{FromRequestParts, OptionalFromRequestParts},
-    http::{header, request::Parts},
+    http::{Method, header, request::Parts},
 };
 use rapport_platform::identity::{AuthError, Principal};
 
@@ -17,6 +17,7 @@ use crate::{
     problem::Problem,
     rate_limit::{Limited, RouteClass},
     routes::store_problem,
+    session::{CSRF_HEADER, SESSION_COOKIE, cookie},
 };
 
 /// The authenticated caller of a request.
@@ -33,12 +34,15 @@ impl FromRequestParts<AppState> for Caller {
                 e.to_string(),
             )
         };
-        let header = parts
+        let Some(header) = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or(AuthError::Missing)
-            .map_err(unauthorized)?;
+        else {
+            // No bearer token: a browser's session cookie, if any.
+            let principal = session_principal(parts, state)?;
+            return charge(state, &parts.method, parts.uri.path(), principal, None);
+        };
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
@@ -68,8 +72,63 @@ impl FromRequestParts<AppState> for Caller {
             };
             (principal, None)
         };
+        charge(state, &parts.method, parts.uri.path(), principal, key)
+    }
+}
+
+/// The principal of the request's session cookie; a request that changes
+/// something must also carry the session's CSRF token.
+fn session_principal(parts: &Parts, state: &AppState) -> Result<Principal, Problem> {
+    let unauthorized = |e: AuthError| {
+        Problem::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            e.to_string(),
+        )
+    };
+    let session = cookie(&parts.headers, SESSION_COOKIE)
+        .ok_or(AuthError::Missing)
+        .map_err(unauthorized)?;
+    let session = state
+        .sessions
+        .open_session(session)
+        .ok_or_else(|| unauthorized(AuthError::Expired))?;
+    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe {
+        let token = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !state.sessions.csrf_matches(&session.sid, token) {
+            return Err(csrf_problem());
+        }
+    }
+    Ok(session.principal)
+}
+
+/// 403 for a cookie-authenticated change without the session's CSRF token.
+pub(crate) fn csrf_problem() -> Problem {
+    Problem::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "CSRF_TOKEN_INVALID",
+        format!(
+            "a change made with a session cookie needs the session's CSRF token in {CSRF_HEADER}"
+        ),
+    )
+}
+
+/// Charges the request to its tenant's (and API key's) rate limit.
+fn charge(
+    state: &AppState,
+    method: &Method,
+    path: &str,
+    principal: Principal,
+    key: Option<uuid::Uuid>,
+) -> Result<Caller, Problem> {
+    {
         tracing::Span::current().record("tenant", principal.tenant.as_str());
-        let class = RouteClass::of(&parts.method, parts.uri.path());
+        let class = RouteClass::of(method, path);
         let now = Instant::now();
         // The key's own bucket first: a key over its rate does not take
         // from its tenant's.

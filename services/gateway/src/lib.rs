@@ -22,6 +22,7 @@ mod peers;
 mod problem;
 mod rate_limit;
 mod routes;
+mod session;
 pub mod store;
 
 use std::sync::Arc;
@@ -52,6 +53,10 @@ pub(crate) struct AppState {
     pub(crate) audit: Arc<dyn store::AuditStore>,
     /// Wakes the relay of the API keys' audit entries.
     pub(crate) outbox: OutboxSignal,
+    /// Browser sessions (signed cookies).
+    pub(crate) sessions: Arc<session::Sessions>,
+    /// Browser sign-in, when the provider and client are configured.
+    pub(crate) sign_in: Option<Arc<routes::SignIn>>,
 }
 
 fn store_error(source: rapport_store::StoreError) -> StartError {
@@ -78,7 +83,7 @@ pub async fn app(
     authenticator: Arc<dyn Authenticator>,
 ) -> Result<Router, StartError> {
     let stores = open_stores(ctx).await?;
-    router(ctx, authenticator, &stores, OutboxSignal::default())
+    router(ctx, authenticator, &stores, OutboxSignal::default(), None)
 }
 
 fn router(
@@ -86,8 +91,25 @@ fn router(
     authenticator: Arc<dyn Authenticator>,
     stores: &store::Stores,
     outbox: OutboxSignal,
+    oidc: Option<Arc<oidc::OidcVerifier>>,
 ) -> Result<Router, StartError> {
+    let auth = &ctx.config.auth;
+    let sign_in = match (oidc, &auth.oidc_client_id, &auth.oidc_client_secret) {
+        (Some(oidc), Some(id), Some(secret)) => Some(Arc::new(routes::SignIn {
+            oidc,
+            client_id: id.clone(),
+            client_secret: secret.expose().to_owned(),
+            redirect_url: auth.oidc_redirect_url.clone(),
+        })),
+        _ => None,
+    };
+    let sessions = Arc::new(session::Sessions::new(
+        ctx.principal_key.derive("gateway-session"),
+        std::time::Duration::from_secs(auth.session_ttl_hours * 3600),
+    ));
     let state = AppState {
+        sessions,
+        sign_in,
         peers: Peers::connect(ctx)?,
         authenticator,
         limits: Arc::new(rate_limit::RateLimits::new(
@@ -122,7 +144,7 @@ pub async fn start(
         o.prefetch();
     }
     let authenticator: Arc<dyn Authenticator> = Arc::new(oidc::BearerTokens {
-        oidc,
+        oidc: oidc.clone(),
         dev: dev_tokens,
     });
     let stores = open_stores(ctx).await?;
@@ -139,7 +161,7 @@ pub async fn start(
         retention(ctx),
         ctx.shutdown.clone(),
     ));
-    let app = router(ctx, authenticator, &stores, signal)?;
+    let app = router(ctx, authenticator, &stores, signal, oidc)?;
     let addr = ctx.config.http_addr;
     let listener = TcpListener::bind(addr)
         .await

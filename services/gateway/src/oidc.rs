@@ -50,16 +50,21 @@ const MIN_REFETCH: Duration = Duration::from_secs(5);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the provider's discovery document says that we use.
-#[derive(Debug, Deserialize)]
-struct Discovery {
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct Discovery {
     issuer: String,
     jwks_uri: String,
+    /// Where browsers sign in.
+    pub(crate) authorization_endpoint: Option<String>,
+    /// Where the gateway exchanges a code for tokens.
+    pub(crate) token_endpoint: Option<String>,
 }
 
-/// The provider's keys, by key id.
+/// The provider's keys, by key id, with the document that named them.
 struct Keys {
     by_kid: HashMap<String, DecodingKey>,
     fetched: Instant,
+    discovery: Discovery,
 }
 
 /// Verifies OIDC bearer tokens of one provider.
@@ -120,6 +125,7 @@ impl OidcVerifier {
             )));
         }
         let set: JwkSet = self.get_json(&discovery.jwks_uri).await?;
+        let discovery = discovery.clone();
         let mut by_kid = HashMap::new();
         for jwk in &set.keys {
             let signing = jwk
@@ -142,6 +148,7 @@ impl OidcVerifier {
         Ok(Keys {
             by_kid,
             fetched: Instant::now(),
+            discovery,
         })
     }
 
@@ -178,6 +185,129 @@ impl OidcVerifier {
             .ok_or_else(|| {
                 AuthError::Refused(format!("the provider publishes no signing key {kid:?}"))
             })
+    }
+
+    /// The provider's discovery document (fetched if not yet).
+    pub(crate) async fn discovery(&self) -> Result<Discovery, AuthError> {
+        if let Some(k) = self.keys.read().await.as_ref() {
+            return Ok(k.discovery.clone());
+        }
+        self.refresh().await?;
+        self.keys
+            .read()
+            .await
+            .as_ref()
+            .map(|k| k.discovery.clone())
+            .ok_or_else(|| AuthError::Unavailable("no discovery document yet".into()))
+    }
+
+    /// The claims of a token for `audience`, once its signature, algorithm,
+    /// issuer, audience and validity are checked.
+    async fn verified_claims(&self, token: &str, audience: &str) -> Result<Value, AuthError> {
+        // `alg: none` (and any name the library does not know) fails here.
+        let header = decode_header(token).map_err(|_| {
+            AuthError::Refused("the token's header names no allowed algorithm".into())
+        })?;
+        if !ALLOWED.contains(&header.alg) {
+            return Err(AuthError::Refused(format!(
+                "algorithm {:?} is not allowed",
+                header.alg
+            )));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| AuthError::Refused("the token names no key id".into()))?;
+        let key = self.key(&kid).await?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.issuer, &format!("{}/", self.issuer)]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.validate_nbf = true;
+        validation.leeway = self.leeway;
+        decode::<Value>(token, &key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::InvalidSignature => AuthError::BadSignature,
+                ErrorKind::InvalidIssuer => AuthError::Refused("issued by another provider".into()),
+                ErrorKind::InvalidAudience => {
+                    AuthError::Refused("issued for another audience".into())
+                }
+                ErrorKind::ImmatureSignature => AuthError::Refused("not valid yet".into()),
+                ErrorKind::InvalidAlgorithm => {
+                    AuthError::Refused("the algorithm does not match the key".into())
+                }
+                ErrorKind::MissingRequiredClaim(c) => {
+                    AuthError::InvalidClaims(format!("missing claim {c}"))
+                }
+                _ => AuthError::Malformed("not a well-formed JWT"),
+            })
+    }
+
+    /// The principal of an ID token issued to `client_id` for the sign-in
+    /// that sent `nonce` (a replayed ID token of another sign-in fails).
+    pub(crate) async fn id_token_principal(
+        &self,
+        token: &str,
+        client_id: &str,
+        nonce: &str,
+    ) -> Result<Principal, AuthError> {
+        let claims = self.verified_claims(token, client_id).await?;
+        if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
+            return Err(AuthError::Refused(
+                "the ID token belongs to another sign-in (nonce)".into(),
+            ));
+        }
+        self.principal(&claims)
+    }
+
+    /// Exchanges an authorization code (with its PKCE verifier) at the
+    /// provider's token endpoint and returns the ID token.
+    pub(crate) async fn exchange_code(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        code: &str,
+        verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<String, AuthError> {
+        #[derive(Deserialize)]
+        struct Tokens {
+            id_token: Option<String>,
+        }
+        let endpoint =
+            self.discovery().await?.token_endpoint.ok_or_else(|| {
+                AuthError::Unavailable("the provider names no token endpoint".into())
+            })?;
+        let resp = self
+            .http
+            .post(&endpoint)
+            .basic_auth(client_id, Some(client_secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("code_verifier", verifier),
+                ("redirect_uri", redirect_uri),
+            ])
+            .send()
+            .await
+            .map_err(|e| AuthError::Unavailable(format!("{endpoint}: {e}")))?;
+        let status = resp.status();
+        if status.is_client_error() {
+            // A code used twice, expired, or a verifier that does not match.
+            return Err(AuthError::Refused(format!(
+                "the provider refused the sign-in code ({status})"
+            )));
+        }
+        let tokens: Tokens = resp
+            .error_for_status()
+            .map_err(|e| AuthError::Unavailable(format!("{endpoint}: {e}")))?
+            .json()
+            .await
+            .map_err(|e| AuthError::Unavailable(format!("{endpoint}: {e}")))?;
+        tokens
+            .id_token
+            .ok_or_else(|| AuthError::Refused("the provider returned no ID token".into()))
     }
 
     /// Fetches the keys in the background, so the first request does not
@@ -235,41 +365,8 @@ impl OidcVerifier {
 #[async_trait]
 impl Authenticator for OidcVerifier {
     async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
-        // `alg: none` (and any name the library does not know) fails here.
-        let header = decode_header(token).map_err(|_| {
-            AuthError::Refused("the token's header names no allowed algorithm".into())
-        })?;
-        if !ALLOWED.contains(&header.alg) {
-            return Err(AuthError::Refused(format!(
-                "algorithm {:?} is not allowed",
-                header.alg
-            )));
-        }
-        let kid = header
-            .kid
-            .ok_or_else(|| AuthError::Refused("the token names no key id".into()))?;
-        let key = self.key(&kid).await?;
-        let mut validation = Validation::new(header.alg);
-        validation.set_issuer(&[&self.issuer, &format!("{}/", self.issuer)]);
-        validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        validation.validate_nbf = true;
-        validation.leeway = self.leeway;
-        let data = decode::<Value>(token, &key, &validation).map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => AuthError::Expired,
-            ErrorKind::InvalidSignature => AuthError::BadSignature,
-            ErrorKind::InvalidIssuer => AuthError::Refused("issued by another provider".into()),
-            ErrorKind::InvalidAudience => AuthError::Refused("issued for another audience".into()),
-            ErrorKind::ImmatureSignature => AuthError::Refused("not valid yet".into()),
-            ErrorKind::InvalidAlgorithm => {
-                AuthError::Refused("the algorithm does not match the key".into())
-            }
-            ErrorKind::MissingRequiredClaim(c) => {
-                AuthError::InvalidClaims(format!("missing claim {c}"))
-            }
-            _ => AuthError::Malformed("not a well-formed JWT"),
-        })?;
-        self.principal(&data.claims)
+        let claims = self.verified_claims(token, &self.audience).await?;
+        self.principal(&claims)
     }
 }
 

@@ -90,6 +90,15 @@ impl PrincipalKey {
         PrincipalKey { key: key.into() }
     }
 
+    /// A key for another purpose (the gateway's session cookies), derived
+    /// from this one under `label`: knowing it reveals nothing of this key.
+    pub fn derive(&self, label: &str) -> Vec<u8> {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(b"rapport-derived-key-v1\n");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
     fn mac(&self, headers: &HeaderMap, expires: &[u8]) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
         mac.update(b"rapport-principal-v1");

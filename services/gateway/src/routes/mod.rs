@@ -19,6 +19,7 @@ mod interactions;
 mod merge_patch;
 mod personal_data;
 mod settings;
+mod sign_in;
 mod tasks;
 mod values;
 
@@ -40,6 +41,8 @@ use rapport_platform::{
 use crate::{AppState, problem::Problem};
 
 /// The whole REST surface.
+pub(crate) use sign_in::SignIn;
+
 pub(crate) fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
     let api = Router::new()
         // AIP-136 custom methods (`/v1/contacts:search`) are routes of
@@ -101,6 +104,10 @@ pub(crate) fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
             get(api_keys::get).post(api_keys::post_action),
         )
         .route("/v1/audit", get(audit::list))
+        .route("/v1/auth/login", get(sign_in::login))
+        .route("/v1/auth/callback", get(sign_in::callback))
+        .route("/v1/auth/session", get(sign_in::session))
+        .route("/v1/auth/logout", post(sign_in::logout))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/v1/openapi.yaml", get(health::openapi))
