@@ -206,7 +206,8 @@ lifecycle:
       "sampling_ratio" .Values.telemetry.samplingRatio
       "log_level" .Values.telemetry.logLevel
       "log_format" .Values.telemetry.logFormat -}}
-{{- $auth := dict "dev_token_key_file" nil "oidc_issuer" (.Values.config.auth.oidcIssuer | default nil) -}}
+{{- $a := .Values.config.auth -}}
+{{- $auth := dict "dev_token_key_file" nil "oidc_issuer" ($a.oidcIssuer | default nil) "oidc_audience" ($a.oidcAudience | default nil) "oidc_claims" $a.oidcClaims "oidc_leeway_seconds" (int $a.oidcLeewaySeconds) "oidc_client_id" ($a.oidcClientId | default nil) "oidc_redirect_url" ($a.oidcRedirectUrl | default nil) "session_ttl_hours" (int $a.sessionTtlHours) -}}
 {{- $outbox := dict "relay_enabled" .Values.config.outbox.relayEnabled "poll_interval_ms" (int .Values.config.outbox.pollIntervalMs) -}}
 {{- $contacts := dict "default_phone_region" .Values.config.contacts.defaultPhoneRegion -}}
 {{- $limits := dict -}}
@@ -449,6 +450,9 @@ checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") . | sh
 {{- define "rapport.dataEgress" -}}
 {{- $np := .ctx.Values.networkPolicy -}}
 {{ include "rapport.egressRule" (dict "to" $np.dns.to "ports" $np.dns.ports "udp" true) }}
+{{- if and .idp .ctx.Values.config.auth.oidcIssuer }}
+{{ include "rapport.egressRule" (dict "to" $np.identityProvider.to "ports" $np.identityProvider.ports "udp" false) }}
+{{- end }}
 {{- if .ctx.Values.telemetry.otlpEndpoint }}
 {{ include "rapport.egressRule" (dict "to" $np.otlp.to "ports" $np.otlp.ports "udp" false) }}
 {{- end }}
@@ -465,6 +469,12 @@ checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") . | sh
 
 {{/* Fail early on combinations that cannot work, with a message that says what to change. */}}
 {{- define "rapport.validate" -}}
+{{- if and .Values.config.auth.oidcIssuer (not .Values.config.auth.oidcAudience) -}}
+{{- fail "config.auth.oidcIssuer needs config.auth.oidcAudience: the audience Rapport's tokens name" -}}
+{{- end -}}
+{{- if and .Values.config.auth.oidcClientSecret.existingSecret (not .Values.config.auth.oidcClientId) -}}
+{{- fail "config.auth.oidcClientSecret needs config.auth.oidcClientId" -}}
+{{- end -}}
 {{- if eq .Values.mode "monolithic" -}}
 {{- if or .Values.kafka.strimzi.enabled .Values.scylla.operator.enabled -}}
 {{- fail "mode=monolithic embeds its own broker and store: set kafka.strimzi.enabled=false and scylla.operator.enabled=false" -}}
