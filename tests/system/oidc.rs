@@ -365,14 +365,7 @@ async fn a_browser_signs_in_with_the_code_flow_and_pkce_and_its_changes_need_the
     assert!(to_provider.contains("code_challenge="), "{to_provider}");
     assert!(!to_provider.contains("code_verifier"), "{to_provider}");
 
-    let callback = sign_in_at_provider(
-        &browser,
-        &idp.issuer,
-        to_provider,
-        "ada",
-        &app.http,
-    )
-    .await;
+    let callback = sign_in_at_provider(&browser, &idp.issuer, to_provider, "ada", &app.http).await;
     assert!(callback.contains("code="), "{callback}");
     let login = format!("rapport_login={login_cookie}");
 
