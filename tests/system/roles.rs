@@ -247,3 +247,82 @@ async fn a_burst_over_the_tenants_rate_is_answered_429_with_retry_after() {
         .await;
     assert_eq!(s, 200);
 }
+
+/// A tenant may run only its quota of imports at once: one more upload is
+/// answered 429 with Retry-After while the others run, and goes through once
+/// one has finished; another tenant is not held up.
+#[tokio::test]
+async fn imports_beyond_the_tenants_quota_wait_their_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Monolith::start(
+        dir.path(),
+        &[("RAPPORT_CONTACTS__MAX_RUNNING_IMPORTS_PER_TENANT", "1")],
+    );
+    let admin = app.token("acme", "alice");
+    let client = reqwest::Client::new();
+    let new_import = |token: String| {
+        let app = &app;
+        async move {
+            let (status, import) = app.post("/v1/imports", &token, json!({})).await;
+            assert_eq!(status, 201, "{import}");
+            import["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let upload = |id: &str, token: &str, body: reqwest::Body| {
+        client
+            .put(format!("{}/v1/imports/{id}/data", app.http))
+            .bearer_auth(token)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+    };
+
+    // The first upload stays open: its import runs until the file ends.
+    let first = new_import(admin.clone()).await;
+    let (feed, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    feed.send(Ok(b"given_name,family_name\nAda,Lovelace\n".to_vec()))
+        .await
+        .unwrap();
+    let body = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let running = tokio::spawn(upload(&first, &admin, body));
+    crate::harness::eventually(
+        "the first import to run",
+        std::time::Duration::from_secs(30),
+        || async {
+            let (_, import) = app.get(&format!("/v1/imports/{first}"), &admin).await;
+            (import["state"] == "running").then_some(())
+        },
+    )
+    .await;
+
+    let second = new_import(admin.clone()).await;
+    let refused = upload(&second, &admin, b"given_name\nGrace\n".to_vec().into())
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["reason"], "IMPORT_QUOTA_EXCEEDED", "{problem}");
+    // Still pending: it can be uploaded again later.
+    let (_, import) = app.get(&format!("/v1/imports/{second}"), &admin).await;
+    assert_eq!(import["state"], "pending", "{import}");
+
+    // Another tenant has its own quota.
+    let other = app.token("globex", "gina");
+    let theirs = new_import(other.clone()).await;
+    let done = upload(&theirs, &other, b"given_name\nGina\n".to_vec().into())
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+
+    // The first file ends; now the second runs.
+    drop(feed);
+    let finished = running.await.unwrap().unwrap();
+    assert_eq!(finished.status(), 200);
+    let job: Value = finished.json().await.unwrap();
+    assert_eq!(job["rows_created"], 1, "{job}");
+    let done = upload(&second, &admin, b"given_name\nGrace\n".to_vec().into())
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+}

@@ -190,12 +190,16 @@ pub struct ContactsConfig {
     /// ISO 3166-1 region for phone numbers written without a country code,
     /// for tenants that have not set their own.
     pub default_phone_region: String,
+    /// Most imports one tenant may run at once (at least 1): a tenant's
+    /// bulk loads cannot take every writer from the others.
+    pub max_running_imports_per_tenant: usize,
 }
 
 impl Default for ContactsConfig {
     fn default() -> Self {
         ContactsConfig {
             default_phone_region: "US".into(),
+            max_running_imports_per_tenant: 2,
         }
     }
 }
@@ -617,6 +621,12 @@ impl Config {
                     );
                 }
             }
+        }
+        if self.contacts.max_running_imports_per_tenant == 0 {
+            bad(
+                "contacts.max_running_imports_per_tenant",
+                "must be at least 1: with 0 no import could ever run",
+            );
         }
         if self.gateway.audit.retention_days == 0 {
             bad(

@@ -30,6 +30,8 @@ pub enum ErrorCode {
     Unauthenticated,
     /// Authenticated, but not allowed.
     PermissionDenied,
+    /// A quota of the tenant is used up; retry later.
+    ResourceExhausted,
     /// A dependency (store, broker, peer) is unavailable; retry later.
     Unavailable,
     /// A bug or an unexpected failure.
@@ -47,6 +49,7 @@ impl ErrorCode {
             ErrorCode::FailedPrecondition => Code::FailedPrecondition,
             ErrorCode::Unauthenticated => Code::Unauthenticated,
             ErrorCode::PermissionDenied => Code::PermissionDenied,
+            ErrorCode::ResourceExhausted => Code::ResourceExhausted,
             ErrorCode::Unavailable => Code::Unavailable,
             ErrorCode::Internal => Code::Internal,
         }

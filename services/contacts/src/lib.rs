@@ -40,7 +40,10 @@ pub async fn start(ctx: &ServiceContext) -> Result<Started, StartError> {
     let holders = ["comms", "deals", "tasks"]
         .map(|peer| ctx.late_peer(peer))
         .into();
-    let api = Arc::new(api::ContactsApi::new(store, signal, region, holders));
+    let api = Arc::new(
+        api::ContactsApi::new(store, signal, region, holders)
+            .with_import_quota(ctx.config.contacts.max_running_imports_per_tenant),
+    );
     let routes = tonic::service::Routes::new(
         ContactsServiceServer::new(api::ContactsGrpc(api))
             // CSV uploads arrive in chunks of up to 1 MiB.

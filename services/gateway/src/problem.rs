@@ -80,6 +80,7 @@ impl Problem {
     /// Maps a service's gRPC status: its code picks the HTTP status, its
     /// `ErrorInfo` the reason, its `BadRequest` the field errors.
     pub fn from_status(s: &tonic::Status) -> Self {
+        const QUOTA_RETRY_AFTER_SECS: u64 = 30;
         let status = match s.code() {
             Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
                 StatusCode::BAD_REQUEST
@@ -114,6 +115,10 @@ impl Problem {
             _ => s_message,
         };
         let mut p = Problem::new(status, &reason, detail);
+        // A tenant quota (imports running at once): worth trying again soon.
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            p.retry_after = Some(QUOTA_RETRY_AFTER_SECS);
+        }
         // Only for client errors: a 5xx never leaks a service's internals.
         if status.is_client_error() {
             p.extensions = details.metadata.into_iter().collect();

@@ -33,8 +33,12 @@ use crate::{
         index::attr,
     },
     events,
-    store::{ChangeSet, Put},
+    store::{ChangeSet, ImportQuota, Put, StartImport},
 };
+
+/// A running import that made no progress for this long was abandoned
+/// (its replica crashed) and no longer counts against the tenant's quota.
+const STALE_IMPORT: chrono::Duration = chrono::Duration::minutes(10);
 
 /// Rows per committed batch.
 const BATCH_ROWS: usize = 10_000;
@@ -540,12 +544,30 @@ impl ContactsApi {
         job.update_time = Utc::now();
         // Only one upload may run an import: the switch to running is
         // conditional on the import still being pending.
-        if pending.state != ImportState::Pending
-            || !self.store.start_import(&p.tenant, &pending, &job).await?
-        {
-            return Err(ContactError::FailedPrecondition(format!(
-                "import {id} has already received its data; create a new import to run the file again"
-            )));
+        let quota = ImportQuota {
+            max_running: self.max_running_imports,
+            stale_before: Utc::now() - STALE_IMPORT,
+        };
+        let started = if pending.state == ImportState::Pending {
+            self.store
+                .start_import(&p.tenant, &pending, &job, &quota)
+                .await?
+        } else {
+            StartImport::NotPending
+        };
+        match started {
+            StartImport::Started => {}
+            StartImport::NotPending => {
+                return Err(ContactError::FailedPrecondition(format!(
+                    "import {id} has already received its data; create a new import to run the file again"
+                )));
+            }
+            StartImport::QuotaReached(n) => {
+                return Err(ContactError::QuotaExceeded(format!(
+                    "the tenant already runs {n} imports (at most {} at once); upload again when one has finished",
+                    quota.max_running
+                )));
+            }
         }
         let outcome = self.import_rows(p, &mut job, chunks).await;
         job.update_time = Utc::now();

@@ -34,6 +34,9 @@ use crate::{
     store::{ChangeSet, CommitError, ContactStore},
 };
 
+/// Imports one tenant may run at once unless configured.
+pub const DEFAULT_MAX_RUNNING_IMPORTS: usize = 2;
+
 /// Error domain in `ErrorInfo`.
 const DOMAIN: &str = "contacts.rapport";
 
@@ -44,6 +47,8 @@ pub struct ContactsApi {
     default_region: Region,
     /// Services holding personal data (comms, deals, tasks).
     holders: Arc<Vec<LatePeer>>,
+    /// Most imports one tenant may run at once.
+    max_running_imports: usize,
 }
 
 impl ContactsApi {
@@ -60,7 +65,14 @@ impl ContactsApi {
             outbox,
             default_region,
             holders: Arc::new(holders),
+            max_running_imports: DEFAULT_MAX_RUNNING_IMPORTS,
         }
+    }
+
+    /// With at most `n` imports running at once per tenant.
+    pub fn with_import_quota(mut self, n: usize) -> Self {
+        self.max_running_imports = n.max(1);
+        self
     }
 
     /// The tenant's phone region (its setting, else the service default).

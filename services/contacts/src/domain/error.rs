@@ -38,6 +38,9 @@ pub enum ContactError {
     /// The request is valid but the state does not allow it.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The tenant's quota (of imports running at once) is used up.
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// The caller's roles do not allow this.
     #[error("{0}")]
     PermissionDenied(#[from] rapport_platform::identity::Denied),
@@ -69,6 +72,7 @@ impl ServiceError for ContactError {
             ContactError::FailedPrecondition(_)
             | ContactError::Store(StoreError::Unsupported(_)) => ErrorCode::FailedPrecondition,
             ContactError::PermissionDenied(_) => ErrorCode::PermissionDenied,
+            ContactError::QuotaExceeded(_) => ErrorCode::ResourceExhausted,
             ContactError::Peer { .. } | ContactError::Store(StoreError::Unavailable(_)) => {
                 ErrorCode::Unavailable
             }
@@ -92,6 +96,7 @@ impl ServiceError for ContactError {
             ContactError::AlreadyExists(_) => "ALREADY_EXISTS",
             ContactError::FailedPrecondition(_) => "FAILED_PRECONDITION",
             ContactError::PermissionDenied(_) => "PERMISSION_DENIED",
+            ContactError::QuotaExceeded(_) => "IMPORT_QUOTA_EXCEEDED",
             ContactError::Peer { .. } => "PEER_UNAVAILABLE",
             ContactError::Store(rapport_store::StoreError::InvalidPageToken) => {
                 "INVALID_PAGE_TOKEN"

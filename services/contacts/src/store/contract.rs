@@ -6,7 +6,10 @@ use chrono::{SubsecRound, Utc};
 use rapport_platform::identity::TenantId;
 use rapport_store::OutboxMessage;
 
-use super::{ChangeSet, CommitError, ContactStore, Put, Scan, UniqueKey, ValueMatch};
+use super::{
+    ChangeSet, CommitError, ContactStore, ImportQuota, Put, Scan, StartImport, UniqueKey,
+    ValueMatch,
+};
 use crate::domain::{Fields, Kind, Record, index::attr};
 
 fn record(tenant: &str, name: &str, email: &str, phone: &str) -> Record {
@@ -258,6 +261,10 @@ async fn only_one_upload_starts_an_import(s: &dyn ContactStore) {
     use crate::domain::{ImportJob, ImportOptions, ImportState};
     let tenant = TenantId::parse("acme").unwrap();
     let now = Utc::now().trunc_subsecs(3);
+    let quota = ImportQuota {
+        max_running: 5,
+        stale_before: now - chrono::Duration::minutes(10),
+    };
     let pending = ImportJob::new(ImportOptions::default(), "alice", now);
     s.put_import(&tenant, &pending, None).await.unwrap();
     let running = ImportJob {
@@ -265,15 +272,67 @@ async fn only_one_upload_starts_an_import(s: &dyn ContactStore) {
         start_time: Some(now),
         ..pending.clone()
     };
-    assert!(s.start_import(&tenant, &pending, &running).await.unwrap());
+    let start = |t: &TenantId| {
+        let t = t.clone();
+        let (pending, running, quota) = (pending.clone(), running.clone(), quota.clone());
+        async move {
+            s.start_import(&t, &pending, &running, &quota)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(start(&tenant).await, StartImport::Started);
     // A second upload read the same pending state: it must not start.
-    assert!(!s.start_import(&tenant, &pending, &running).await.unwrap());
+    assert_eq!(start(&tenant).await, StartImport::NotPending);
     let other = TenantId::parse("globex").unwrap();
-    assert!(!s.start_import(&other, &pending, &running).await.unwrap());
+    assert_eq!(start(&other).await, StartImport::NotPending);
     assert_eq!(
         s.get_import(&tenant, &pending.id).await.unwrap(),
         Some(running)
     );
+}
+
+/// A tenant runs at most `max_running` imports at once; other tenants and
+/// abandoned imports (no progress for long) do not count.
+async fn a_tenant_runs_only_its_quota_of_imports_at_once(s: &dyn ContactStore) {
+    use crate::domain::{ImportJob, ImportOptions, ImportState};
+    let now = Utc::now().trunc_subsecs(3);
+    let quota = ImportQuota {
+        max_running: 2,
+        stale_before: now - chrono::Duration::minutes(10),
+    };
+    let tenant = TenantId::parse(&format!("quota{}", uuid::Uuid::now_v7().simple())).unwrap();
+    let other = TenantId::parse(&format!("other{}", uuid::Uuid::now_v7().simple())).unwrap();
+    let try_start = |t: TenantId, updated: chrono::DateTime<Utc>| {
+        let quota = quota.clone();
+        async move {
+            let pending = ImportJob::new(ImportOptions::default(), "alice", updated);
+            s.put_import(&t, &pending, None).await.unwrap();
+            let running = ImportJob {
+                state: ImportState::Running,
+                start_time: Some(updated),
+                update_time: updated,
+                ..pending.clone()
+            };
+            s.start_import(&t, &pending, &running, &quota)
+                .await
+                .unwrap()
+        }
+    };
+    // One abandoned an hour ago: it does not count.
+    let abandoned = now - chrono::Duration::hours(1);
+    assert_eq!(
+        try_start(tenant.clone(), abandoned).await,
+        StartImport::Started
+    );
+    assert_eq!(try_start(tenant.clone(), now).await, StartImport::Started);
+    assert_eq!(try_start(tenant.clone(), now).await, StartImport::Started);
+    assert_eq!(
+        try_start(tenant.clone(), now).await,
+        StartImport::QuotaReached(2)
+    );
+    // Another tenant has its own quota.
+    assert_eq!(try_start(other, now).await, StartImport::Started);
 }
 
 /// Custom field and settings changes carry their audit entry: written
@@ -386,6 +445,7 @@ mod sqlite {
         scans_page_in_order,
         only_one_upload_starts_an_import,
         definition_changes_write_their_audit_entry_only_when_applied,
+        a_tenant_runs_only_its_quota_of_imports_at_once,
     );
 
     #[tokio::test]
@@ -456,5 +516,6 @@ mod scylla {
         scans_page_in_order,
         only_one_upload_starts_an_import,
         definition_changes_write_their_audit_entry_only_when_applied,
+        a_tenant_runs_only_its_quota_of_imports_at_once,
     );
 }

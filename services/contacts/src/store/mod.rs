@@ -89,6 +89,35 @@ impl ChangeSet {
     }
 }
 
+/// The tenant's limit on imports running at once.
+#[derive(Clone, Debug)]
+pub struct ImportQuota {
+    /// Most imports of one tenant running at once.
+    pub max_running: usize,
+    /// Running imports with no progress since are not counted.
+    pub stale_before: DateTime<Utc>,
+}
+
+/// What [`ContactStore::start_import`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartImport {
+    /// The import is running now.
+    Started,
+    /// Another upload started it first (or it is no longer pending).
+    NotPending,
+    /// The tenant already runs this many imports.
+    QuotaReached(usize),
+}
+
+/// Running imports of the tenant that count against its quota.
+pub(crate) fn running_imports(jobs: &[ImportJob], quota: &ImportQuota) -> usize {
+    jobs.iter()
+        .filter(|j| {
+            j.state == crate::domain::ImportState::Running && j.update_time >= quota.stale_before
+        })
+        .count()
+}
+
 /// Why a commit was refused. Nothing was written.
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
@@ -242,13 +271,16 @@ pub trait ContactStore: Send + Sync + 'static {
         audit: Option<&OutboxMessage>,
     ) -> Result<(), StoreError>;
     /// Replaces `pending` with `running` only if the stored import is still
-    /// exactly `pending`; `false` if another upload started it first.
+    /// exactly `pending` and fewer than `quota.max_running` other imports of
+    /// the tenant run (one whose progress is older than `quota.stale_before`
+    /// was abandoned by a crashed replica and does not count).
     async fn start_import(
         &self,
         tenant: &TenantId,
         pending: &ImportJob,
         running: &ImportJob,
-    ) -> Result<bool, StoreError>;
+        quota: &ImportQuota,
+    ) -> Result<StartImport, StoreError>;
     /// An import.
     async fn get_import(
         &self,

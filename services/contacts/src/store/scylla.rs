@@ -28,8 +28,8 @@ use scylla::{
 use uuid::Uuid;
 
 use super::{
-    ChangeSet, CommitError, ContactStore, DuplicateGroup, Hit, Record, Scan, ValueMatch, decode,
-    encode, from_doc, to_doc,
+    ChangeSet, CommitError, ContactStore, DuplicateGroup, Hit, ImportQuota, Record, Scan,
+    StartImport, ValueMatch, decode, encode, from_doc, running_imports, to_doc,
 };
 use crate::domain::{
     CustomFieldDef, ImportJob, ImportRowError, IndexEntry, Kind, RecordId, index::attr,
@@ -869,7 +869,27 @@ impl ContactStore for ScyllaContactStore {
         tenant: &TenantId,
         pending: &ImportJob,
         running: &ImportJob,
-    ) -> Result<bool, StoreError> {
+        quota: &ImportQuota,
+    ) -> Result<StartImport, StoreError> {
+        // Counted, then switched by a lightweight transaction: two uploads
+        // starting in the same instant on two replicas may both take the
+        // last slot (the quota is then exceeded by one; issue 19).
+        let rows = self
+            .session
+            .query_unpaged(
+                "SELECT doc FROM imports WHERE tenant_id = ?",
+                (tenant.as_str(),),
+            )
+            .await?
+            .into_rows_result()?;
+        let mut jobs = Vec::new();
+        for row in rows.rows::<(String,)>()? {
+            jobs.push(from_doc::<ImportJob>("import", &row?.0)?);
+        }
+        let busy = running_imports(&jobs, quota);
+        if busy >= quota.max_running {
+            return Ok(StartImport::QuotaReached(busy));
+        }
         let rows = self
             .session
             .query_unpaged(
@@ -883,7 +903,11 @@ impl ContactStore for ScyllaContactStore {
             )
             .await?
             .into_rows_result()?;
-        lwt_applied(&rows)
+        Ok(if lwt_applied(&rows)? {
+            StartImport::Started
+        } else {
+            StartImport::NotPending
+        })
     }
 
     async fn get_import(

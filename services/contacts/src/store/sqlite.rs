@@ -7,12 +7,12 @@ use async_trait::async_trait;
 use rapport_platform::identity::TenantId;
 use rapport_store::{
     Outbox, OutboxMessage, StoreError,
-    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, insert_outbox},
+    sqlite::{Migration, OUTBOX_MIGRATION, SqliteDb, insert_outbox, query_all},
 };
 
 use super::{
-    ChangeSet, CommitError, ContactStore, DuplicateGroup, Hit, Scan, ValueMatch, decode, encode,
-    from_doc, to_doc,
+    ChangeSet, CommitError, ContactStore, DuplicateGroup, Hit, ImportQuota, Scan, StartImport,
+    ValueMatch, decode, encode, from_doc, running_imports, to_doc,
 };
 use crate::domain::{CustomFieldDef, ImportJob, ImportRowError, Kind, RecordId, index_entries};
 
@@ -779,22 +779,41 @@ impl ContactStore for SqliteContactStore {
         tenant: &TenantId,
         pending: &ImportJob,
         running: &ImportJob,
-    ) -> Result<bool, StoreError> {
+        quota: &ImportQuota,
+    ) -> Result<StartImport, StoreError> {
         let params = [
             tenant.as_str().to_owned(),
             pending.id.to_string(),
             to_doc(pending)?,
             to_doc(running)?,
         ];
+        let quota = quota.clone();
+        // Counted and switched in one write: two uploads starting at once
+        // cannot both take the tenant's last slot.
         self.db
             .write(move |conn| async move {
+                let jobs = query_all(
+                    &conn,
+                    "SELECT doc FROM imports WHERE tenant_id = ?1 AND json_extract(doc, '$.state') = 'running'",
+                    [params[0].clone()],
+                    |row| from_doc::<ImportJob>("import", &row.get::<String>(0)?),
+                )
+                .await?;
+                let busy = running_imports(&jobs, &quota);
+                if busy >= quota.max_running {
+                    return Ok(StartImport::QuotaReached(busy));
+                }
                 let n = conn
                     .execute(
                         "UPDATE imports SET doc = ?4 WHERE tenant_id = ?1 AND id = ?2 AND doc = ?3",
                         params,
                     )
                     .await?;
-                Ok(n == 1)
+                Ok(if n == 1 {
+                    StartImport::Started
+                } else {
+                    StartImport::NotPending
+                })
             })
             .await
     }
