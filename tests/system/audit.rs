@@ -473,6 +473,17 @@ async fn every_mutating_endpoint_leaves_an_entry_and_tenants_see_only_their_own(
         .await;
     assert_eq!(status, 200, "{doc}");
 
+    // A call with the person about to be erased: its summary is theirs too.
+    let their_call = ada
+        .ok(
+            Method::POST,
+            &format!("/v1/contacts/{c}/interactions"),
+            json!({"channel": "call", "direction": "outbound", "occurred_at": "2026-11-30T11:00:00Z", "summary": "Charles asked about the difference engine"}),
+        )
+        .await;
+    let their_call = format!("interactions/{}", id(&their_call));
+    ada.entry(&their_call, "created", "LogInteraction").await;
+
     // Erasure: last, so it masks what came before.
     ada.ok(
         Method::POST,
@@ -576,6 +587,22 @@ async fn every_mutating_endpoint_leaves_an_entry_and_tenants_see_only_their_own(
         !Value::Array(history)
             .to_string()
             .contains("charles@example.com")
+    );
+    // Comms erases the person's calls and masks their entries too.
+    let erased_call = eventually("comms to erase the call", DEADLINE, || async {
+        ada.entries(&format!("resource={their_call}"))
+            .await
+            .into_iter()
+            .find(|e| e["change"] == "erased")
+    })
+    .await;
+    assert_eq!(erased_call["actor"], "system:rapport", "{erased_call}");
+    let call_history = ada.entries(&format!("resource={their_call}")).await;
+    assert!(
+        !Value::Array(call_history)
+            .to_string()
+            .contains("difference engine"),
+        "the erased person's call summary is still in the trail"
     );
 
     // Searches leave nothing.

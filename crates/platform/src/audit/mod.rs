@@ -232,6 +232,30 @@ impl AuditDraft {
     }
 }
 
+/// The user Rapport's own follow-up changes are recorded under (a service
+/// erasing what it held about a person erased in the contacts service).
+pub const SYSTEM_ACTOR: &str = "system:rapport";
+
+impl AuditDraft {
+    /// The entry of a change Rapport made by itself for `tenant`, following
+    /// a change a person made elsewhere (recorded there).
+    pub fn into_system_outbox(
+        self,
+        tenant: &crate::identity::TenantId,
+        source: &'static str,
+        at: DateTime<Utc>,
+    ) -> OutboxMessage {
+        let system = Principal {
+            tenant: tenant.clone(),
+            user: crate::identity::UserId::parse(SYSTEM_ACTOR).expect("a valid user id"),
+            roles: vec![crate::identity::Role::System],
+            teams: Vec::new(),
+            scopes: None,
+        };
+        self.into_outbox(&system, source, at)
+    }
+}
+
 /// A value as JSON text, cut at [`MAX_VALUE_LEN`].
 fn json_text(v: &Value) -> String {
     let text = v.to_string();

@@ -38,6 +38,24 @@ pub fn interaction_logged(principal: &Principal, i: &Interaction) -> OutboxMessa
     .into_outbox()
 }
 
+/// The audit entry of an interaction erased with its person: it masks the
+/// interaction's history in the audit trail (the erasure itself is on
+/// record in the contacts service).
+pub fn interaction_erased_audit(tenant: &TenantId, id: InteractionId) -> OutboxMessage {
+    let mut draft = AuditDraft::new(format!("interactions/{id}"), Change::Erased)
+        .with_note("erased with its contact");
+    draft.masked = [
+        "contact_id",
+        "channel",
+        "direction",
+        "occurred_at",
+        "summary",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    draft.into_system_outbox(tenant, SOURCE, chrono::Utc::now())
+}
+
 /// The tombstone of an erased interaction: a null value under the key of its
 /// `InteractionLogged`, so partners' compacted copies forget its summary.
 pub fn interaction_erased(tenant: &TenantId, id: InteractionId) -> OutboxMessage {

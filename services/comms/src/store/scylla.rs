@@ -220,6 +220,9 @@ impl ScyllaInteractionStore {
                             let tombstone = events::interaction_erased(tenant, InteractionId(id));
                             batch.append_statement(self.insert_outbox.clone());
                             values.push(Box::new(ScyllaOutbox::values(&tombstone)));
+                            let audit = events::interaction_erased_audit(tenant, InteractionId(id));
+                            batch.append_statement(self.insert_outbox.clone());
+                            values.push(Box::new(ScyllaOutbox::values(&audit)));
                         }
                     }
                     batch.append_statement(self.delete_interaction.clone());

@@ -217,7 +217,8 @@ async fn apply_change(
     Ok(())
 }
 
-/// Deletes the interactions of `contact`, with a tombstone for each.
+/// Deletes the interactions of `contact`, with a tombstone and an `erased`
+/// audit entry for each.
 async fn erase_interactions(
     tx: &libsql::Connection,
     tenant: &TenantId,
@@ -244,6 +245,7 @@ async fn erase_interactions(
     .await?;
     for id in ids {
         insert_outbox(tx, &events::interaction_erased(tenant, id)).await?;
+        insert_outbox(tx, &events::interaction_erased_audit(tenant, id)).await?;
     }
     Ok(())
 }
