@@ -2,8 +2,8 @@
 //!
 //! The key is 32 random bytes kept (hex) in a file in the data directory,
 //! created on first use with mode 0600. `rapport dev-token` signs with it and
-//! the gateway verifies with it. Real deployments use OIDC (a later issue),
-//! which plugs in as another [`Authenticator`].
+//! the gateway verifies with it. Real deployments use OIDC (the gateway's
+//! verifier, another [`Authenticator`]; ADR 0124).
 
 use std::{path::Path, time::Duration};
 

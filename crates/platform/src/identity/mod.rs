@@ -1,7 +1,7 @@
 //! Who is calling: tenants, principals and how they travel.
 //!
-//! The gateway authenticates a caller (dev tokens now, OIDC and API keys
-//! later, all behind [`crate::identity::Authenticator`]) and passes the
+//! The gateway authenticates a caller (OIDC tokens, browser sessions, API
+//! keys, and dev tokens in monolithic mode) and passes the
 //! resulting [`Principal`] to services in gRPC metadata, sealed with the
 //! deployment's [`PrincipalKey`]. Every gRPC server checks the seal before
 //! a handler runs; handlers read the principal back with [`caller`]. Every
