@@ -176,15 +176,26 @@ impl OidcVerifier {
                 return Ok(key.clone());
             }
         }
-        self.refresh().await?;
-        self.keys
+        let refreshed = self.refresh().await;
+        let known = self
+            .keys
             .read()
             .await
             .as_ref()
-            .and_then(|k| k.by_kid.get(kid).cloned())
-            .ok_or_else(|| {
-                AuthError::Refused(format!("the provider publishes no signing key {kid:?}"))
-            })
+            .and_then(|k| k.by_kid.get(kid).cloned());
+        match (known, refreshed) {
+            (Some(key), Ok(())) => Ok(key),
+            // The provider is down but published this key before: an old
+            // cache beats signing everybody out.
+            (Some(key), Err(e)) => {
+                tracing::warn!(error = %e, "OIDC keys not refreshed; using the cached ones");
+                Ok(key)
+            }
+            (None, Err(e)) => Err(e),
+            (None, Ok(())) => Err(AuthError::Refused(format!(
+                "the provider publishes no signing key {kid:?}"
+            ))),
+        }
     }
 
     /// The provider's discovery document (fetched if not yet).
@@ -390,5 +401,80 @@ impl Authenticator for BearerTokens {
             (_, None, Some(oidc)) => oidc.authenticate(token).await,
             (_, None, None) => Err(AuthError::Refused("no sign-in is configured".into())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rapport_platform::identity::DevTokenKey;
+    use serde_json::json;
+
+    use super::*;
+
+    fn verifier() -> OidcVerifier {
+        let auth = AuthConfig {
+            oidc_issuer: Some("https://login.example.com/".into()),
+            oidc_audience: Some("https://crm.example.com".into()),
+            ..AuthConfig::default()
+        };
+        OidcVerifier::new(&auth).unwrap()
+    }
+
+    #[test]
+    fn claims_become_the_principal_and_unknown_roles_grant_nothing() {
+        let p = verifier()
+            .principal(&json!({
+                "sub": "ada", "tenant": "acme",
+                "roles": ["manager", "idp-superuser"], "teams": "sales sales/emea"
+            }))
+            .unwrap();
+        assert_eq!((p.tenant.as_str(), p.user.as_str()), ("acme", "ada"));
+        assert_eq!(p.roles, vec![Role::Manager]);
+        assert_eq!(p.teams.len(), 2);
+        assert!(matches!(
+            verifier().principal(&json!({"sub": "ada"})),
+            Err(AuthError::InvalidClaims(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn hs256_tokens_go_to_the_dev_key_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = DevTokenKey::load_or_create(&dir.path().join("dev.key")).unwrap();
+        let token = dev.issue(
+            &Principal {
+                tenant: TenantId::parse("acme").unwrap(),
+                user: UserId::parse("alice").unwrap(),
+                roles: vec![Role::Admin],
+                teams: vec![],
+                scopes: None,
+            },
+            Duration::from_secs(60),
+        );
+        let with_dev = BearerTokens {
+            oidc: Some(Arc::new(verifier())),
+            dev: Some(Arc::new(dev)),
+        };
+        assert_eq!(
+            with_dev.authenticate(&token).await.unwrap().user.as_str(),
+            "alice"
+        );
+        // Without a dev key the OIDC verifier refuses HS256 outright: it
+        // never asks the provider, never tries a published key as a secret.
+        let oidc = Arc::new(verifier());
+        let oidc_only = BearerTokens {
+            oidc: Some(oidc.clone()),
+            dev: None,
+        };
+        assert!(matches!(
+            oidc_only.authenticate(&token).await,
+            Err(AuthError::Refused(_))
+        ));
+        assert!(
+            oidc.keys.read().await.is_none(),
+            "no fetch for an HS256 token"
+        );
     }
 }
