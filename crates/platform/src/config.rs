@@ -633,6 +633,11 @@ impl Config {
                 "gateway.audit.retention_days",
                 "must be at least 1: an audit trail kept for no time is none",
             );
+        } else if self.gateway.audit.retention_days > 7300 {
+            bad(
+                "gateway.audit.retention_days",
+                "at most 7300 (20 years, ScyllaDB's longest TTL)",
+            );
         }
         if needs.kafka {
             if self.kafka.bootstrap_servers.trim().is_empty() {

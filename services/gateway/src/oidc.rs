@@ -355,6 +355,10 @@ impl OidcVerifier {
         let user = text(&c.user)
             .filter(|u| !u.is_empty())
             .ok_or_else(|| invalid(&format!("no user in claim {:?}", c.user)))?;
+        // Names Rapport gives its own actors are not for people.
+        if user.starts_with("system:") || user.starts_with("apikey:") {
+            return Err(invalid("the user id is reserved"));
+        }
         Ok(Principal {
             tenant: TenantId::parse(tenant).map_err(|e| invalid(&e.to_string()))?,
             user: UserId::parse(user).map_err(|e| invalid(&e.to_string()))?,
@@ -437,6 +441,12 @@ mod tests {
             verifier().principal(&json!({"sub": "ada"})),
             Err(AuthError::InvalidClaims(_))
         ));
+        for reserved in ["system:rapport", "apikey:0193"] {
+            assert!(matches!(
+                verifier().principal(&json!({"sub": reserved, "tenant": "acme"})),
+                Err(AuthError::InvalidClaims(_))
+            ));
+        }
     }
 
     #[tokio::test]

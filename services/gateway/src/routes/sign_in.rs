@@ -70,11 +70,45 @@ fn redirect_url(sign_in: &SignIn, headers: &HeaderMap) -> String {
     format!("{scheme}://{host}/v1/auth/callback")
 }
 
-/// Only a path of this site: never `//evil.example` or an absolute URL.
+/// Only a path of this site: never `//evil.example`, an absolute URL, or
+/// one browsers turn into either (they drop tabs and line breaks, and read
+/// `\` as `/`).
 fn safe_return_to(path: Option<String>) -> String {
     match path {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p,
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            p
+        }
         _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_return_to;
+
+    #[test]
+    fn return_to_stays_on_this_site() {
+        assert_eq!(
+            safe_return_to(Some("/contacts?q=a".into())),
+            "/contacts?q=a"
+        );
+        for evil in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "evil",
+        ] {
+            assert_eq!(safe_return_to(Some(evil.into())), "/", "{evil:?}");
+        }
+        assert_eq!(safe_return_to(None), "/");
     }
 }
 
