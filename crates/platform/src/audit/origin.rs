@@ -52,16 +52,19 @@ fn clean(value: &str) -> String {
         .collect()
 }
 
+/// A header's value, cleaned; empty when absent or not text.
+fn header_text(headers: &HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(clean)
+        .unwrap_or_default()
+}
+
 impl Origin {
     /// The origin recorded in `headers` (a gRPC call's metadata).
     pub fn from_headers(headers: &HeaderMap) -> Origin {
-        let get = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(clean)
-                .unwrap_or_default()
-        };
+        let get = |name: &str| header_text(headers, name);
         Origin {
             client_ip: get(CLIENT_IP_HEADER),
             forwarded_for: get(FORWARDED_FOR_HEADER),
@@ -72,17 +75,10 @@ impl Origin {
 
     /// An origin as the gateway sees an HTTP request.
     pub fn of_http(client_ip: Option<std::net::IpAddr>, headers: &HeaderMap) -> Origin {
-        let get = |name: http::HeaderName| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(clean)
-                .unwrap_or_default()
-        };
         Origin {
             client_ip: client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
-            forwarded_for: get(http::HeaderName::from_static("x-forwarded-for")),
-            user_agent: get(http::header::USER_AGENT),
+            forwarded_for: header_text(headers, "x-forwarded-for"),
+            user_agent: header_text(headers, http::header::USER_AGENT.as_str()),
             operation: String::new(),
         }
     }
