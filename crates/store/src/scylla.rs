@@ -138,7 +138,15 @@ pub async fn migrate(
             continue;
         }
         for statement in split_statements(m.cql) {
-            run(session, m.version, &statement.replace("{ks}", ks)).await?;
+            let statement = statement.replace("{ks}", ks);
+            // CQL has no `ADD IF NOT EXISTS` on every server: a column an
+            // interrupted run already added is skipped, not re-added.
+            if let Some((table, column)) = added_column(&statement, ks)
+                && column_exists(session, ks, &table, &column).await?
+            {
+                continue;
+            }
+            run(session, m.version, &statement).await?;
         }
         session
             .query_unpaged(
@@ -163,6 +171,40 @@ async fn run(session: &Session, version: &str, cql: &str) -> Result<(), StoreErr
             version: version.to_owned(),
             reason: format!("{e} in `{cql}`"),
         })
+}
+
+/// The (table, column) of `ALTER TABLE <ks>.<table> ADD <column> <type>`,
+/// the one form of `ALTER` migrations use (one column per statement).
+fn added_column(statement: &str, ks: &str) -> Option<(String, String)> {
+    let words: Vec<&str> = statement.split_whitespace().collect();
+    match words.as_slice() {
+        [alter, table_kw, table, add, column, _ty, ..]
+            if alter.eq_ignore_ascii_case("alter")
+                && table_kw.eq_ignore_ascii_case("table")
+                && add.eq_ignore_ascii_case("add") =>
+        {
+            let table = table.strip_prefix(ks)?.strip_prefix('.')?;
+            Some((table.to_ascii_lowercase(), column.to_ascii_lowercase()))
+        }
+        _ => None,
+    }
+}
+
+async fn column_exists(
+    session: &Session,
+    ks: &str,
+    table: &str,
+    column: &str,
+) -> Result<bool, StoreError> {
+    Ok(session
+        .query_unpaged(
+            "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ? AND column_name = ?",
+            (ks, table, column),
+        )
+        .await?
+        .into_rows_result()?
+        .rows_num()
+        > 0)
 }
 
 /// Splits a migration file into statements, dropping `--` comments.
@@ -222,6 +264,26 @@ mod tests {
                 "CREATE TABLE a (x int PRIMARY KEY)",
                 "CREATE TABLE b (y int PRIMARY KEY)"
             ]
+        );
+    }
+
+    #[test]
+    fn recognises_added_columns() {
+        assert_eq!(
+            added_column("ALTER TABLE crm.deals ADD owner text", "crm"),
+            Some(("deals".into(), "owner".into()))
+        );
+        assert_eq!(
+            added_column("alter table crm.deals add shared_with list<text>", "crm"),
+            Some(("deals".into(), "shared_with".into()))
+        );
+        assert_eq!(
+            added_column("ALTER TABLE other.deals ADD owner text", "crm"),
+            None
+        );
+        assert_eq!(
+            added_column("CREATE TABLE crm.a (x int PRIMARY KEY)", "crm"),
+            None
         );
     }
 

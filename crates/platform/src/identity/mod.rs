@@ -21,7 +21,9 @@ pub use principal::{
     IdentityError, PRINCIPAL_HEADER, Principal, ROLES_HEADER, Role, SCOPES_HEADER, TEAMS_HEADER,
     TENANT_HEADER, TeamId, TenantId, UserId,
 };
-pub use scope::{SHARE_TEAM, SHARE_USER, Scope, Share, record_viewers};
+pub use scope::{
+    MAX_SHARES, SHARE_TEAM, SHARE_USER, Scope, Share, normalize_holding, record_viewers,
+};
 pub use seal::{PrincipalKey, SEAL_EXPIRES_HEADER, SEAL_HEADER, SealError};
 
 /// Why a bearer token was refused. The messages are safe to show callers.

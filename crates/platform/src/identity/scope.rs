@@ -16,7 +16,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{IdentityError, Principal, Role, TeamId, UserId};
+use super::{Denied, IdentityError, Permission, Principal, Role, TeamId, UserId};
 
 /// Prefix of a share with one user (`user:alice`).
 pub const SHARE_USER: &str = "user:";
@@ -143,7 +143,91 @@ impl Principal {
     pub fn may_assign_team(&self, team: &str) -> bool {
         self.scope() == Scope::All || self.teams.iter().any(|t| t.covers(team))
     }
+
+    /// Whether the principal sees a record with this owner, team and shares.
+    pub fn sees_record(&self, owner: &str, team: &str, shared_with: &[String]) -> bool {
+        self.scope().sees(&record_viewers(owner, team, shared_with))
+    }
+
+    /// A new record's owner and team default to the creator and the
+    /// creator's first team, so the creator and the team's managers see it.
+    pub fn default_assignment(&self, owner: &mut String, team: &mut String) {
+        if owner.trim().is_empty() {
+            *owner = self.user.to_string();
+        }
+        if team.trim().is_empty()
+            && let Some(first) = self.teams.first()
+        {
+            *team = first.to_string();
+        }
+    }
+
+    /// Giving a record to another owner (or creating one for someone else)
+    /// needs [`Permission::ReassignOwners`], and so does putting it in a team
+    /// the principal neither belongs to nor manages. `previous` is the
+    /// stored (owner, team), `None` for a new record.
+    pub fn check_assignment(
+        &self,
+        previous: Option<(&str, &str)>,
+        owner: &str,
+        team: &str,
+    ) -> Result<(), Denied> {
+        let owner_moves = match previous {
+            Some((prev_owner, _)) => prev_owner != owner,
+            None => owner != self.user.as_str(),
+        };
+        let team_moves = previous.is_none_or(|(_, prev_team)| prev_team != team);
+        let foreign_team = team_moves && !team.is_empty() && !self.may_assign_team(team);
+        if owner_moves || foreign_team {
+            self.require(Permission::ReassignOwners)?;
+        }
+        Ok(())
+    }
 }
+
+/// A record's owner, team and shares as a caller wrote them: trimmed,
+/// shares in their canonical form without repeats. Each problem comes back
+/// as (field, description), the field being `owner`, `team` or
+/// `shared_with`. `team_kept`: the team is the stored one, which stays even
+/// if it predates team paths.
+pub fn normalize_holding(
+    owner: &mut String,
+    team: &mut String,
+    shared_with: &mut Vec<String>,
+    team_kept: bool,
+) -> Vec<(&'static str, String)> {
+    let mut v = Vec::new();
+    *owner = owner.trim().to_owned();
+    if !owner.is_empty() && UserId::parse(owner).is_err() {
+        v.push(("owner", "not a user id".to_owned()));
+    }
+    *team = team.trim().to_owned();
+    if !team.is_empty()
+        && !team_kept
+        && let Err(e) = TeamId::parse(team)
+    {
+        v.push(("team", e.to_string()));
+    }
+    let mut shares: Vec<String> = Vec::new();
+    for raw in shared_with.iter() {
+        match Share::parse(raw) {
+            Ok(share) if !shares.contains(&share.to_string()) => shares.push(share.to_string()),
+            Ok(_) => {}
+            Err(e) => v.push(("shared_with", e.to_string())),
+        }
+    }
+    if shares.len() > MAX_SHARES {
+        v.push((
+            "shared_with",
+            format!("at most {MAX_SHARES} users and teams"),
+        ));
+    }
+    *shared_with = shares;
+    v
+}
+
+/// Most users and teams one record may be shared with.
+pub const MAX_SHARES: usize = 50;
 
 #[cfg(test)]
 mod tests {

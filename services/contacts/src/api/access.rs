@@ -5,7 +5,7 @@
 //! parents, shares), indexed with every record, so a hidden record is never
 //! shown: a get answers 404 and a list page holds only visible records.
 
-use rapport_platform::identity::{Permission, Principal, Scope, record_viewers};
+use rapport_platform::identity::{Principal, Scope, record_viewers};
 
 use super::ContactsApi;
 use crate::{
@@ -16,8 +16,7 @@ use crate::{
 /// Whether `p` sees `record`.
 pub(super) fn sees(p: &Principal, record: &Record) -> bool {
     let f = record.fields();
-    p.scope()
-        .sees(&record_viewers(&f.owner, &f.team, &f.shared_with))
+    p.sees_record(&f.owner, &f.team, &f.shared_with)
 }
 
 /// Keeps only the records `p` sees.
@@ -32,36 +31,23 @@ pub(super) fn visible(p: &Principal, mut records: Vec<Record>) -> Vec<Record> {
     records
 }
 
-/// A new record's owner and team default to the creator and the creator's
-/// first team, so the creator and the team's managers see it.
+/// A new record's owner and team default to the creator's.
 pub(super) fn default_assignment(p: &Principal, f: &mut Fields) {
-    if f.owner.trim().is_empty() {
-        f.owner = p.user.to_string();
-    }
-    if f.team.trim().is_empty()
-        && let Some(team) = p.teams.first()
-    {
-        f.team = team.to_string();
-    }
+    p.default_assignment(&mut f.owner, &mut f.team);
 }
 
-/// Giving a record to another owner, or creating one for someone else,
-/// needs [`Permission::ReassignOwners`], and so does putting it in a team
-/// the caller neither belongs to nor manages.
+/// Who may give a record to another owner or team
+/// ([`Principal::check_assignment`]).
 pub(super) fn check_assignment(
     p: &Principal,
     previous: Option<&Fields>,
     next: &Fields,
 ) -> Result<(), ContactError> {
-    let owner_moves = match previous {
-        Some(prev) => prev.owner != next.owner,
-        None => next.owner != p.user.as_str(),
-    };
-    let team_moves = previous.is_none_or(|prev| prev.team != next.team);
-    let foreign_team = team_moves && !next.team.is_empty() && !p.may_assign_team(&next.team);
-    if owner_moves || foreign_team {
-        p.require(Permission::ReassignOwners)?;
-    }
+    p.check_assignment(
+        previous.map(|f| (f.owner.as_str(), f.team.as_str())),
+        &next.owner,
+        &next.team,
+    )?;
     Ok(())
 }
 

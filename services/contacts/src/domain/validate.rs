@@ -1,10 +1,7 @@
 //! Validation and normalisation of a record's fields on every write.
 
 use chrono::{Datelike, NaiveDate, Utc};
-use rapport_platform::{
-    error::FieldViolation,
-    identity::{Share, TeamId, UserId},
-};
+use rapport_platform::{error::FieldViolation, identity::normalize_holding};
 
 use super::{
     CustomFieldDef, Email, Fields, Kind, RecordId, Region, custom_field::check_url, normalize_phone,
@@ -16,8 +13,6 @@ const MAX_TEXT: usize = 200;
 const MAX_ITEMS: usize = 100;
 /// Longest tag (characters).
 const MAX_TAG: usize = 50;
-/// Most users and teams one record is shared with.
-const MAX_SHARES: usize = 50;
 
 /// What validation needs besides the fields.
 #[derive(Clone, Copy, Debug)]
@@ -191,34 +186,17 @@ impl Fields {
         }
         self.tags = tags;
 
-        self.owner = self.owner.trim().to_owned();
-        if !self.owner.is_empty() && UserId::parse(&self.owner).is_err() {
-            bad("owner", "not a user id".into());
-        }
         // Teams are paths since record-level access; a free-text team
         // stored before stays as long as it is not changed.
-        let team_kept = rules.previous.is_some_and(|p| p.team == self.team);
-        if !self.team.is_empty()
-            && !team_kept
-            && let Err(e) = TeamId::parse(&self.team)
-        {
-            bad("team", e.to_string());
+        let team_kept = rules.previous.is_some_and(|p| p.team == self.team.trim());
+        for (field, why) in normalize_holding(
+            &mut self.owner,
+            &mut self.team,
+            &mut self.shared_with,
+            team_kept,
+        ) {
+            bad(field, why);
         }
-        let mut shares: Vec<String> = Vec::new();
-        for raw in &self.shared_with {
-            match Share::parse(raw) {
-                Ok(share) if !shares.contains(&share.to_string()) => shares.push(share.to_string()),
-                Ok(_) => {}
-                Err(e) => bad("shared_with", e.to_string()),
-            }
-        }
-        if shares.len() > MAX_SHARES {
-            bad(
-                "shared_with",
-                format!("at most {MAX_SHARES} users and teams"),
-            );
-        }
-        self.shared_with = shares;
 
         let mut companies: Vec<super::CompanyLink> = Vec::new();
         for (i, link) in self.companies.iter().enumerate() {

@@ -6,7 +6,7 @@ use chrono::Utc;
 use rapport_platform::{
     contact_changes::link_following_merges,
     error::to_status,
-    identity::{Permission, Principal, caller},
+    identity::{AccessError, Denied, Permission, Principal, caller},
     outbox_relay::OutboxSignal,
     proto_time::to_timestamp,
 };
@@ -44,6 +44,10 @@ fn status(e: DealError) -> Status {
     to_status(&e, DOMAIN)
 }
 
+fn denied(e: Denied) -> Status {
+    to_status(&AccessError::Denied(e), DOMAIN)
+}
+
 fn principal<T>(req: &Request<T>, permission: Permission) -> Result<Principal, Status> {
     caller(req.metadata(), permission).map_err(|e| to_status(&e, DOMAIN))
 }
@@ -57,7 +61,7 @@ impl DealsService for DealsApi {
     ) -> Result<Response<pb::Deal>, Status> {
         let principal = principal(&req, Permission::WriteRecords)?;
         let d = req.into_inner().deal.unwrap_or_default();
-        let deal = DealDraft {
+        let mut draft = DealDraft {
             title: d.title,
             contact_id: d.contact_id,
             amount: d.amount.map(|m| Money {
@@ -66,10 +70,17 @@ impl DealsService for DealsApi {
                 nanos: m.nanos,
             }),
             stage: d.stage,
-        }
-        .validate(principal.tenant.clone(), principal.user.clone(), Utc::now())
-        .map_err(status)?;
-        let mut deal = deal;
+            owner: d.owner,
+            team: d.team,
+            shared_with: d.shared_with,
+        };
+        principal.default_assignment(&mut draft.owner, &mut draft.team);
+        let mut deal = draft
+            .validate(principal.tenant.clone(), principal.user.clone(), Utc::now())
+            .map_err(status)?;
+        principal
+            .check_assignment(None, &deal.owner, &deal.team)
+            .map_err(denied)?;
         match deal.contact_id {
             // Stored for the person as they are now: a merged id's survivor,
             // never an erased person.
@@ -116,8 +127,10 @@ impl DealsService for DealsApi {
             .await
             .map_err(|e| status(e.into()))?
         {
-            Some(d) => Ok(Response::new(to_proto(&d))),
-            None => Err(not_found()),
+            Some(d) if principal.sees_record(&d.owner, &d.team, &d.shared_with) => {
+                Ok(Response::new(to_proto(&d)))
+            }
+            _ => Err(not_found()),
         }
     }
 }
@@ -133,6 +146,9 @@ fn to_proto(d: &Deal) -> pb::Deal {
             nanos: m.nanos,
         }),
         stage: d.stage.clone(),
+        owner: d.owner.clone(),
+        team: d.team.clone(),
+        shared_with: d.shared_with.clone(),
         etag: format!("\"{}\"", d.version),
         audit: Some(AuditStamp {
             create_time: Some(to_timestamp(d.create_time)),

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use rapport_platform::{
     error::{ErrorCode, FieldViolation, ServiceError},
-    identity::{TenantId, UserId},
+    identity::{TenantId, UserId, normalize_holding},
 };
 use uuid::Uuid;
 
@@ -44,6 +44,12 @@ pub struct Deal {
     pub create_time: DateTime<Utc>,
     /// Created by.
     pub created_by: UserId,
+    /// Owner's user id.
+    pub owner: String,
+    /// Team path, empty for none.
+    pub team: String,
+    /// `user:<id>` and `team:<path>` shares.
+    pub shared_with: Vec<String>,
 }
 
 /// What a caller asks to create.
@@ -57,6 +63,12 @@ pub struct DealDraft {
     pub amount: Option<Money>,
     /// Stage, empty for the default.
     pub stage: String,
+    /// Owner's user id (defaulted by the API).
+    pub owner: String,
+    /// Team path, empty for none.
+    pub team: String,
+    /// Shares.
+    pub shared_with: Vec<String>,
 }
 
 /// What can go wrong with deals.
@@ -171,6 +183,13 @@ impl DealDraft {
                 String::new()
             }
         };
+        let (mut owner, mut team, mut shared_with) = (self.owner, self.team, self.shared_with);
+        for (field, why) in normalize_holding(&mut owner, &mut team, &mut shared_with, false) {
+            v.push(FieldViolation::new(format!("deal.{field}"), why));
+        }
+        if owner.is_empty() {
+            owner = user.to_string();
+        }
         if !v.is_empty() {
             return Err(DealError::Invalid(v));
         }
@@ -184,6 +203,9 @@ impl DealDraft {
             version: 1,
             create_time: now,
             created_by: user,
+            owner,
+            team,
+            shared_with,
         })
     }
 }

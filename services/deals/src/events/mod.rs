@@ -37,6 +37,8 @@ pub fn deal_created(principal: &Principal, d: &Deal) -> OutboxMessage {
             amount_units: d.amount.as_ref().map(|m| m.units).unwrap_or_default(),
             amount_nanos: d.amount.as_ref().map(|m| m.nanos).unwrap_or_default(),
             stage: d.stage.clone(),
+            owner: d.owner.clone(),
+            team: d.team.clone(),
         },
     }
     .into_outbox()
@@ -51,6 +53,9 @@ pub fn deal_audit(principal: &Principal, d: &Deal) -> OutboxMessage {
             "currency_code": m.currency, "units": m.units, "nanos": m.nanos
         })),
         "stage": d.stage,
+        "owner": d.owner,
+        "team": d.team,
+        "shared_with": d.shared_with,
     });
     AuditDraft::new(format!("deals/{}", d.id), Change::Created)
         .with_fields(diff(None, Some(&fields)))

@@ -26,6 +26,10 @@ fn deal_of(tenant: &str, contact: Uuid) -> Deal {
             nanos: 500_000_000,
         }),
         stage: String::new(),
+        // Owner, team and shares round-trip through every backend.
+        owner: "dana".into(),
+        team: "sales/emea".into(),
+        shared_with: vec!["user:ravi".into(), "team:support".into()],
     }
     .validate(
         TenantId::parse(tenant).unwrap(),

@@ -38,13 +38,17 @@ const MIGRATIONS: &[CqlMigration] = &[
         version: "0002_contact_links",
         cql: include_str!("../../migrations/scylla/0002_contact_links.cql"),
     },
+    CqlMigration {
+        version: "0003_holding",
+        cql: include_str!("../../migrations/scylla/0003_holding.cql"),
+    },
 ];
 
 /// Marker row in `schema_migrations` once deals written before
 /// `0002_contact_links` are in `deals_by_contact`.
 const BACKFILL_MARKER: &str = "0002_contact_links_backfill";
 
-const COLUMNS: &str = "tenant_id, id, title, contact_id, currency_code, amount_units, amount_nanos, stage, version, create_time, created_by";
+const COLUMNS: &str = "tenant_id, id, title, contact_id, currency_code, amount_units, amount_nanos, stage, version, create_time, created_by, owner, team, shared_with";
 
 type Row = (
     String,
@@ -58,6 +62,9 @@ type Row = (
     i64,
     DateTime<Utc>,
     String,
+    Option<String>,
+    Option<String>,
+    Option<Vec<String>>,
 );
 
 /// The ScyllaDB backend.
@@ -83,8 +90,9 @@ impl ScyllaDealStore {
     /// Connects, migrates and prepares statements.
     pub async fn connect(settings: &ScyllaSettings) -> Result<Self, StoreError> {
         let session = connect(settings, MIGRATIONS).await?;
-        let insert_deal =
-            format!("INSERT INTO deals ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        let insert_deal = format!(
+            "INSERT INTO deals ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
         // The entity rows and the outbox row go in one LOGGED batch.
         // A deal with a contact also gets its deals_by_contact row.
         let create = scylla_outbox::logged_batch_with_outbox(&session, &[&insert_deal], 2).await?;
@@ -292,6 +300,9 @@ impl DealStore for ScyllaDealStore {
             d.version as i64,
             d.create_time,
             d.created_by.to_string(),
+            Some(d.owner.clone()),
+            Some(d.team.clone()),
+            Some(d.shared_with.clone()),
         );
         match d.contact_id {
             Some(contact) => {
@@ -347,7 +358,22 @@ impl DealStore for ScyllaDealStore {
         else {
             return Ok(None);
         };
-        let (tenant, id, title, contact_id, currency, units, nanos, stage, version, ct, cb) = row;
+        let (
+            tenant,
+            id,
+            title,
+            contact_id,
+            currency,
+            units,
+            nanos,
+            stage,
+            version,
+            ct,
+            cb,
+            owner,
+            team,
+            shared_with,
+        ) = row;
         let corrupt = |what: &str| StoreError::Corrupt(format!("deals.{what}"));
         Ok(Some(Deal {
             tenant: TenantId::parse(&tenant).map_err(|_| corrupt("tenant_id"))?,
@@ -362,7 +388,13 @@ impl DealStore for ScyllaDealStore {
             stage,
             version: version as u64,
             create_time: ct,
+            // Deals written before owners belong to their creator.
+            owner: owner
+                .filter(|o| !o.is_empty())
+                .unwrap_or_else(|| cb.clone()),
             created_by: UserId::parse(&cb).map_err(|_| corrupt("created_by"))?,
+            team: team.unwrap_or_default(),
+            shared_with: shared_with.unwrap_or_default(),
         }))
     }
 

@@ -30,9 +30,13 @@ const MIGRATIONS: &[Migration] = &[
         version: "0002_contact_links",
         sql: include_str!("../../migrations/sqlite/0002_contact_links.sql"),
     },
+    Migration {
+        version: "0003_holding",
+        sql: include_str!("../../migrations/sqlite/0003_holding.sql"),
+    },
 ];
 
-const COLUMNS: &str = "tenant_id, id, title, contact_id, currency_code, amount_units, amount_nanos, stage, version, create_time, created_by";
+const COLUMNS: &str = "tenant_id, id, title, contact_id, currency_code, amount_units, amount_nanos, stage, version, create_time, created_by, owner, team, shared_with";
 
 /// The SQLite backend.
 #[derive(Debug)]
@@ -60,7 +64,7 @@ impl DealStore for SqliteDealStore {
         self.db
             .insert_linked(
                 d.contact_id.map(|c| (d.tenant.as_str().to_owned(), c)),
-            format!("INSERT INTO deals ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+            format!("INSERT INTO deals ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
             libsql::params![
                 d.tenant.as_str(),
                 d.id.to_string(),
@@ -73,6 +77,9 @@ impl DealStore for SqliteDealStore {
                 d.version as i64,
                 d.create_time.to_rfc3339(),
                 d.created_by.as_str(),
+                d.owner.as_str(),
+                d.team.as_str(),
+                serde_json::to_string(&d.shared_with).unwrap_or_else(|_| "[]".into()),
             ],
                 vec![event.clone(), audit.clone()],
             )
@@ -153,5 +160,9 @@ fn decode(row: &libsql::Row) -> Result<Deal, StoreError> {
             .map(|t| t.with_timezone(&Utc))
             .map_err(|_| corrupt("create_time"))?,
         created_by: UserId::parse(&row.get::<String>(10)?).map_err(|_| corrupt("created_by"))?,
+        owner: row.get(11)?,
+        team: row.get(12)?,
+        shared_with: serde_json::from_str(&row.get::<String>(13)?)
+            .map_err(|_| corrupt("shared_with"))?,
     })
 }

@@ -33,6 +33,9 @@ pub(crate) struct CreateDeal {
     contact_id: Option<String>,
     amount: Option<MoneyJson>,
     stage: Option<String>,
+    owner: Option<String>,
+    team: Option<String>,
+    shared_with: Option<Vec<String>>,
 }
 
 /// A deal as REST returns it.
@@ -43,6 +46,9 @@ pub(crate) struct DealJson {
     contact_id: Option<String>,
     amount: Option<MoneyJson>,
     stage: String,
+    owner: String,
+    team: Option<String>,
+    shared_with: Vec<String>,
     etag: String,
     create_time: Option<String>,
     created_by: String,
@@ -96,6 +102,9 @@ impl From<pb::Deal> for DealJson {
                 currency: m.currency_code,
             }),
             stage: d.stage,
+            owner: d.owner,
+            team: non_empty(d.team),
+            shared_with: d.shared_with,
             etag: d.etag,
             create_time: rfc3339(audit.create_time.as_ref()),
             created_by: audit.created_by,
@@ -135,6 +144,9 @@ pub(crate) async fn create(
             contact_id: body.contact_id.unwrap_or_default(),
             amount,
             stage: body.stage.unwrap_or_default(),
+            owner: body.owner.unwrap_or_default(),
+            team: body.team.unwrap_or_default(),
+            shared_with: body.shared_with.unwrap_or_default(),
             ..Default::default()
         }),
     });

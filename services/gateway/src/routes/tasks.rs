@@ -20,6 +20,8 @@ pub(crate) struct CreateTask {
     contact_id: Option<String>,
     due_time: Option<String>,
     assignee: Option<String>,
+    team: Option<String>,
+    shared_with: Option<Vec<String>>,
 }
 
 /// A task as REST returns it.
@@ -30,6 +32,8 @@ pub(crate) struct TaskJson {
     contact_id: Option<String>,
     due_time: Option<String>,
     assignee: String,
+    team: Option<String>,
+    shared_with: Vec<String>,
     etag: String,
     create_time: Option<String>,
     created_by: String,
@@ -44,6 +48,8 @@ impl From<pb::Task> for TaskJson {
             contact_id: non_empty(t.contact_id),
             due_time: rfc3339(t.due_time.as_ref()),
             assignee: t.assignee,
+            team: non_empty(t.team),
+            shared_with: t.shared_with,
             etag: t.etag,
             create_time: rfc3339(audit.create_time.as_ref()),
             created_by: audit.created_by,
@@ -76,6 +82,8 @@ pub(crate) async fn create(
             contact_id: body.contact_id.unwrap_or_default(),
             due_time,
             assignee: body.assignee.unwrap_or_default(),
+            team: body.team.unwrap_or_default(),
+            shared_with: body.shared_with.unwrap_or_default(),
             ..Default::default()
         }),
     });

@@ -6,7 +6,7 @@ use chrono::Utc;
 use rapport_platform::{
     contact_changes::link_following_merges,
     error::to_status,
-    identity::{Permission, Principal, caller},
+    identity::{AccessError, Denied, Permission, Principal, caller},
     outbox_relay::OutboxSignal,
     proto_time::{from_timestamp, to_timestamp},
 };
@@ -44,6 +44,10 @@ fn status(e: TaskError) -> Status {
     to_status(&e, DOMAIN)
 }
 
+fn denied(e: Denied) -> Status {
+    to_status(&AccessError::Denied(e), DOMAIN)
+}
+
 fn principal<T>(req: &Request<T>, permission: Permission) -> Result<Principal, Status> {
     caller(req.metadata(), permission).map_err(|e| to_status(&e, DOMAIN))
 }
@@ -57,15 +61,21 @@ impl TasksService for TasksApi {
     ) -> Result<Response<pb::Task>, Status> {
         let principal = principal(&req, Permission::WriteRecords)?;
         let t = req.into_inner().task.unwrap_or_default();
-        let task = TaskDraft {
+        let mut draft = TaskDraft {
             title: t.title,
             contact_id: t.contact_id,
             due_time: t.due_time.as_ref().and_then(from_timestamp),
             assignee: t.assignee,
-        }
-        .validate(principal.tenant.clone(), principal.user.clone(), Utc::now())
-        .map_err(status)?;
-        let mut task = task;
+            team: t.team,
+            shared_with: t.shared_with,
+        };
+        principal.default_assignment(&mut draft.assignee, &mut draft.team);
+        let mut task = draft
+            .validate(principal.tenant.clone(), principal.user.clone(), Utc::now())
+            .map_err(status)?;
+        principal
+            .check_assignment(None, task.assignee.as_str(), &task.team)
+            .map_err(denied)?;
         match task.contact_id {
             // Stored for the person as they are now: a merged id's survivor,
             // never an erased person.
@@ -112,8 +122,10 @@ impl TasksService for TasksApi {
             .await
             .map_err(|e| status(e.into()))?
         {
-            Some(t) => Ok(Response::new(to_proto(&t))),
-            None => Err(not_found()),
+            Some(t) if principal.sees_record(t.assignee.as_str(), &t.team, &t.shared_with) => {
+                Ok(Response::new(to_proto(&t)))
+            }
+            _ => Err(not_found()),
         }
     }
 }
@@ -125,6 +137,8 @@ fn to_proto(t: &Task) -> pb::Task {
         contact_id: t.contact_id.map(|c| c.to_string()).unwrap_or_default(),
         due_time: t.due_time.map(to_timestamp),
         assignee: t.assignee.to_string(),
+        team: t.team.clone(),
+        shared_with: t.shared_with.clone(),
         etag: format!("\"{}\"", t.version),
         audit: Some(AuditStamp {
             create_time: Some(to_timestamp(t.create_time)),

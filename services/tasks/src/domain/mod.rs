@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use rapport_platform::{
     error::{ErrorCode, FieldViolation, ServiceError},
-    identity::{TenantId, UserId},
+    identity::{TenantId, UserId, normalize_holding},
 };
 use uuid::Uuid;
 
@@ -31,6 +31,10 @@ pub struct Task {
     pub create_time: DateTime<Utc>,
     /// Created by.
     pub created_by: UserId,
+    /// Team path, empty for none.
+    pub team: String,
+    /// `user:<id>` and `team:<path>` shares.
+    pub shared_with: Vec<String>,
 }
 
 /// What a caller asks to create.
@@ -44,6 +48,10 @@ pub struct TaskDraft {
     pub due_time: Option<DateTime<Utc>>,
     /// Assignee user id, empty for the caller.
     pub assignee: String,
+    /// Team path, empty for none.
+    pub team: String,
+    /// Shares.
+    pub shared_with: Vec<String>,
 }
 
 /// What can go wrong with tasks.
@@ -128,6 +136,13 @@ impl TaskDraft {
                 .map_err(|_| v.push(FieldViolation::new("task.assignee", "not a user id")))
                 .ok(),
         };
+        let (mut team, mut shared_with) = (self.team, self.shared_with);
+        let mut ignored_owner = String::new();
+        for (field, why) in
+            normalize_holding(&mut ignored_owner, &mut team, &mut shared_with, false)
+        {
+            v.push(FieldViolation::new(format!("task.{field}"), why));
+        }
         match assignee {
             Some(assignee) if v.is_empty() => Ok(Task {
                 tenant,
@@ -139,6 +154,8 @@ impl TaskDraft {
                 version: 1,
                 create_time: now,
                 created_by: user,
+                team,
+                shared_with,
             }),
             _ => Err(TaskError::Invalid(v)),
         }

@@ -32,6 +32,7 @@ pub fn task_created(principal: &Principal, t: &Task) -> OutboxMessage {
             contact_id: t.contact_id.map(|c| c.to_string()).unwrap_or_default(),
             due_time: t.due_time.map(to_timestamp),
             assignee: t.assignee.to_string(),
+            team: t.team.clone(),
         },
     }
     .into_outbox()
@@ -44,6 +45,8 @@ pub fn task_audit(principal: &Principal, t: &Task) -> OutboxMessage {
         "contact_id": t.contact_id.map(|c| c.to_string()),
         "due_time": t.due_time.map(|d| d.to_rfc3339()),
         "assignee": t.assignee.to_string(),
+        "team": t.team,
+        "shared_with": t.shared_with,
     });
     AuditDraft::new(format!("tasks/{}", t.id), Change::Created)
         .with_fields(diff(None, Some(&fields)))

@@ -23,6 +23,9 @@ fn task_of(tenant: &str, contact: Uuid) -> Task {
         contact_id: contact.to_string(),
         due_time: Some(now + Duration::days(2)),
         assignee: String::new(),
+        // Team and shares round-trip through every backend.
+        team: "sales/emea".into(),
+        shared_with: vec!["user:ravi".into(), "team:support".into()],
     }
     .validate(
         TenantId::parse(tenant).unwrap(),

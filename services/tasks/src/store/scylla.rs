@@ -38,14 +38,17 @@ const MIGRATIONS: &[CqlMigration] = &[
         version: "0002_contact_links",
         cql: include_str!("../../migrations/scylla/0002_contact_links.cql"),
     },
+    CqlMigration {
+        version: "0003_holding",
+        cql: include_str!("../../migrations/scylla/0003_holding.cql"),
+    },
 ];
 
 /// Marker row in `schema_migrations` once tasks written before
 /// `0002_contact_links` are in `tasks_by_contact`.
 const BACKFILL_MARKER: &str = "0002_contact_links_backfill";
 
-const COLUMNS: &str =
-    "tenant_id, id, title, contact_id, due_time, assignee, version, create_time, created_by";
+const COLUMNS: &str = "tenant_id, id, title, contact_id, due_time, assignee, version, create_time, created_by, team, shared_with";
 
 type Row = (
     String,
@@ -57,6 +60,8 @@ type Row = (
     i64,
     DateTime<Utc>,
     String,
+    Option<String>,
+    Option<Vec<String>>,
 );
 
 /// The ScyllaDB backend.
@@ -83,7 +88,7 @@ impl ScyllaTaskStore {
     pub async fn connect(settings: &ScyllaSettings) -> Result<Self, StoreError> {
         let session = connect(settings, MIGRATIONS).await?;
         let insert_task =
-            format!("INSERT INTO tasks ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            format!("INSERT INTO tasks ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         // The entity rows and the outbox row go in one LOGGED batch.
         // A task with a contact also gets its tasks_by_contact row.
         let create = scylla_outbox::logged_batch_with_outbox(&session, &[&insert_task], 2).await?;
@@ -289,6 +294,8 @@ impl TaskStore for ScyllaTaskStore {
             t.version as i64,
             t.create_time,
             t.created_by.to_string(),
+            Some(t.team.clone()),
+            Some(t.shared_with.clone()),
         );
         match t.contact_id {
             Some(contact) => {
@@ -344,7 +351,8 @@ impl TaskStore for ScyllaTaskStore {
         else {
             return Ok(None);
         };
-        let (tenant, id, title, contact_id, due_time, assignee, version, ct, cb) = row;
+        let (tenant, id, title, contact_id, due_time, assignee, version, ct, cb, team, shared_with) =
+            row;
         let corrupt = |what: &str| StoreError::Corrupt(format!("tasks.{what}"));
         Ok(Some(Task {
             tenant: TenantId::parse(&tenant).map_err(|_| corrupt("tenant_id"))?,
@@ -356,6 +364,8 @@ impl TaskStore for ScyllaTaskStore {
             version: version as u64,
             create_time: ct,
             created_by: UserId::parse(&cb).map_err(|_| corrupt("created_by"))?,
+            team: team.unwrap_or_default(),
+            shared_with: shared_with.unwrap_or_default(),
         }))
     }
 

@@ -30,10 +30,13 @@ const MIGRATIONS: &[Migration] = &[
         version: "0002_contact_links",
         sql: include_str!("../../migrations/sqlite/0002_contact_links.sql"),
     },
+    Migration {
+        version: "0003_holding",
+        sql: include_str!("../../migrations/sqlite/0003_holding.sql"),
+    },
 ];
 
-const COLUMNS: &str =
-    "tenant_id, id, title, contact_id, due_time, assignee, version, create_time, created_by";
+const COLUMNS: &str = "tenant_id, id, title, contact_id, due_time, assignee, version, create_time, created_by, team, shared_with";
 
 /// The SQLite backend.
 #[derive(Debug)]
@@ -68,7 +71,7 @@ impl TaskStore for SqliteTaskStore {
             .insert_linked(
                 t.contact_id.map(|c| (t.tenant.as_str().to_owned(), c)),
                 format!(
-                    "INSERT INTO tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    "INSERT INTO tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
                 ),
                 libsql::params![
                     t.tenant.as_str(),
@@ -80,6 +83,8 @@ impl TaskStore for SqliteTaskStore {
                     t.version as i64,
                     t.create_time.to_rfc3339(),
                     t.created_by.as_str(),
+                    t.team.as_str(),
+                    serde_json::to_string(&t.shared_with).unwrap_or_else(|_| "[]".into()),
                 ],
                 vec![event.clone(), audit.clone()],
             )
@@ -153,5 +158,8 @@ fn decode(row: &libsql::Row) -> Result<Task, StoreError> {
         version: row.get::<i64>(6)? as u64,
         create_time: parse_time(&row.get::<String>(7)?)?,
         created_by: UserId::parse(&row.get::<String>(8)?).map_err(|_| corrupt("created_by"))?,
+        team: row.get(9)?,
+        shared_with: serde_json::from_str(&row.get::<String>(10)?)
+            .map_err(|_| corrupt("shared_with"))?,
     })
 }
