@@ -181,6 +181,7 @@ pub(crate) async fn contacts(
         roles: vec![Role::Admin],
         teams: Vec::new(),
         scopes: None,
+        grants: Vec::new(),
     };
     let channel = tonic::transport::Endpoint::from_shared(grpc)?
         .connect()

@@ -49,6 +49,7 @@ pub(crate) async fn pipeline(sizes: Vec<u64>) -> anyhow::Result<()> {
         roles: vec![Role::Rep],
         teams: Vec::new(),
         scopes: None,
+        grants: Vec::new(),
     };
     println!("| events in the topic | produce (events/s) | analytics applied (events/s) |");
     println!("|---:|---:|---:|");

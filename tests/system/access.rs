@@ -436,7 +436,7 @@ async fn each_user_reaches_exactly_the_records_it_may_see() {
             )
             .await;
         assert_eq!(s, 403, "{patch}: {body}");
-        assert_eq!(body["permission"], "records.reassign", "{body}");
+        assert_eq!(body["permission"], "contacts.reassign", "{body}");
     }
     // Sharing is the owner's call, and shows the record to the colleague.
     let (s, _, body) = app
@@ -617,7 +617,12 @@ async fn deals_and_tasks_answer_only_those_who_may_see_them() {
     ] {
         let (s, problem) = app.post(path, ravi, body.clone()).await;
         assert_eq!(s, 403, "{path} {body}: {problem}");
-        assert_eq!(problem["permission"], "records.reassign", "{problem}");
+        let object = path.trim_start_matches("/v1/");
+        assert_eq!(
+            problem["permission"],
+            format!("{object}.reassign"),
+            "{problem}"
+        );
     }
     // A manager may, and the new owner then sees it.
     let (s, deal) = app

@@ -173,7 +173,7 @@ async fn a_scoped_key_works_until_revoked_on_every_replica() {
         "export with a read/write key",
         app.post("/v1/exports", &key, json!({"object_type": "person"}))
             .await,
-        "records.export",
+        "contacts.export",
     );
     refused(
         "a key manages keys",

@@ -115,14 +115,14 @@ fn dev_tokens_refuse_invalid_identities() {
             "--user",
             "u",
             "--role",
-            "root",
+            "Root!",
             "--data-dir",
             d,
         ],
         &[],
     );
     assert!(!ok);
-    assert!(err.contains("unknown role"), "{err}");
+    assert!(err.contains("invalid role"), "{err}");
 }
 
 /// `rapport run` (and so `scripts/run`) on a taken port names the port,

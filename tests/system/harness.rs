@@ -136,6 +136,7 @@ impl Monolith {
             roles: roles.iter().map(|r| r.parse::<Role>().unwrap()).collect(),
             teams: Vec::new(),
             scopes: None,
+            grants: Vec::new(),
         };
         let (md, ext, message) = principal.request(message).into_parts();
         let mut headers = md.into_headers();

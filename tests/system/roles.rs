@@ -78,7 +78,7 @@ async fn each_role_does_what_it_is_granted_and_nothing_more() {
                 json!({"survivor_id": ada, "merged_ids": [bea]}),
             )
             .await,
-            "records.merge",
+            "contacts.merge",
         );
         refused(
             "hand over",
@@ -88,18 +88,18 @@ async fn each_role_does_what_it_is_granted_and_nothing_more() {
                 json!({"from_owner": "ravi", "new_owner": "mallory"}),
             )
             .await,
-            "records.reassign",
+            "contacts.reassign",
         );
         refused(
             "export",
             app.post("/v1/exports", token, json!({"object_type": "person"}))
                 .await,
-            "records.export",
+            "contacts.export",
         );
         refused(
             "import",
             app.post("/v1/imports", token, json!({})).await,
-            "records.import",
+            "contacts.import",
         );
     }
     // A partner system imports, but a file with an owner column is a
@@ -113,7 +113,7 @@ async fn each_role_does_what_it_is_granted_and_nothing_more() {
             json!({"column_mapping": {"Name": "given_name", "Owner": "owner"}}),
         )
         .await,
-        "records.reassign",
+        "contacts.reassign",
     );
     let (s, job) = app
         .post(
@@ -129,7 +129,7 @@ async fn each_role_does_what_it_is_granted_and_nothing_more() {
         "create a person",
         app.post("/v1/contacts", &viewer, json!({"given_name": "Cy"}))
             .await,
-        "records.write",
+        "contacts.write",
     );
     refused(
         "log an interaction",
@@ -139,7 +139,7 @@ async fn each_role_does_what_it_is_granted_and_nothing_more() {
             json!({"channel": "note", "direction": "internal", "occurred_at": "2026-11-01T08:00:00Z"}),
         )
         .await,
-        "records.write",
+        "interactions.write",
     );
     refused(
         "create a deal",
@@ -149,7 +149,7 @@ async fn each_role_does_what_it_is_granted_and_nothing_more() {
             json!({"title": "Seats", "contact_id": ada}),
         )
         .await,
-        "records.write",
+        "deals.write",
     );
     refused(
         "create a task",
@@ -159,7 +159,7 @@ async fn each_role_does_what_it_is_granted_and_nothing_more() {
             json!({"title": "Call back", "contact_id": ada}),
         )
         .await,
-        "records.write",
+        "tasks.write",
     );
     let (s, person) = app.get(&format!("/v1/contacts/{ada}"), &viewer).await;
     assert_eq!(s, 200, "{person}");

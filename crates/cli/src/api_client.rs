@@ -53,6 +53,7 @@ impl ApiArgs {
             roles: vec![Role::Admin],
             teams: Vec::new(),
             scopes: None,
+            grants: Vec::new(),
         };
         let key_file = self
             .key_file

@@ -47,6 +47,7 @@ pub(crate) fn dev_token(args: DevTokenArgs) -> anyhow::Result<()> {
             .map(|t| TeamId::parse(t))
             .collect::<Result<_, _>>()?,
         scopes: None,
+        grants: Vec::new(),
     };
     let key_file = args
         .key_file

@@ -228,6 +228,7 @@ mod tests {
             roles: vec![Role::Rep],
             teams: Vec::new(),
             scopes: None,
+            grants: Vec::new(),
         };
         let msg = NewEvent {
             topic: topics::CONTACTS,

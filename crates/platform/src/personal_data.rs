@@ -159,6 +159,7 @@ mod tests {
             roles: vec![Role::Admin],
             teams: Vec::new(),
             scopes: None,
+            grants: Vec::new(),
         }
     }
 

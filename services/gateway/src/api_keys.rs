@@ -162,6 +162,7 @@ impl ApiKeys {
                 roles: vec![Role::System],
                 teams: Vec::new(),
                 scopes: Some(key.scopes.clone()),
+                grants: Vec::new(),
             },
             key.id,
         ))

@@ -362,7 +362,9 @@ impl OidcVerifier {
         Ok(Principal {
             tenant: TenantId::parse(tenant).map_err(|e| invalid(&e.to_string()))?,
             user: UserId::parse(user).map_err(|e| invalid(&e.to_string()))?,
-            // Roles Rapport does not know (the IdP's own) grant nothing.
+            // Names that are not built-in roles are custom ones, which grant
+            // nothing unless the tenant defined them (see `roles`); malformed
+            // ones (the IdP's own groups) are dropped.
             roles: list(&c.roles)
                 .iter()
                 .filter_map(|r| r.parse::<Role>().ok())
@@ -373,6 +375,7 @@ impl OidcVerifier {
                 .collect::<Result<_, _>>()
                 .map_err(|e| invalid(&e.to_string()))?,
             scopes: None,
+            grants: Vec::new(),
         })
     }
 }
@@ -427,7 +430,7 @@ mod tests {
     }
 
     #[test]
-    fn claims_become_the_principal_and_unknown_roles_grant_nothing() {
+    fn claims_become_the_principal_and_other_roles_are_custom_ones() {
         let p = verifier()
             .principal(&json!({
                 "sub": "ada", "tenant": "acme",
@@ -435,7 +438,12 @@ mod tests {
             }))
             .unwrap();
         assert_eq!((p.tenant.as_str(), p.user.as_str()), ("acme", "ada"));
-        assert_eq!(p.roles, vec![Role::Manager]);
+        // Not a built-in role: a custom one, which grants nothing unless the
+        // tenant defined it (the gateway's role resolution drops it).
+        assert_eq!(
+            p.roles,
+            vec![Role::Manager, "idp-superuser".parse().unwrap()]
+        );
         assert_eq!(p.teams.len(), 2);
         assert!(matches!(
             verifier().principal(&json!({"sub": "ada"})),
@@ -460,6 +468,7 @@ mod tests {
                 roles: vec![Role::Admin],
                 teams: vec![],
                 scopes: None,
+                grants: Vec::new(),
             },
             Duration::from_secs(60),
         );

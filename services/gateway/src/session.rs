@@ -150,6 +150,7 @@ impl Sessions {
                     .collect::<Result<_, _>>()
                     .ok()?,
                 scopes: None,
+                grants: Vec::new(),
             },
             sid: c.sid,
             exp: c.exp,
@@ -241,6 +242,7 @@ mod tests {
             roles: vec![Role::Manager],
             teams: vec![TeamId::parse("sales/emea").unwrap()],
             scopes: None,
+            grants: Vec::new(),
         }
     }
 

@@ -22,7 +22,7 @@ pub use origin::{
 
 use crate::{
     events::{NewEvent, topics},
-    identity::Principal,
+    identity::{Permission, Principal},
 };
 
 /// Longest value an entry keeps of one field (JSON text); longer ones are
@@ -205,11 +205,9 @@ impl AuditDraft {
                 .iter()
                 .map(|r| r.as_str().to_owned())
                 .collect(),
-            scopes: principal
-                .scopes
-                .iter()
-                .flatten()
-                .map(|p| p.as_str().to_owned())
+            scopes: Permission::names(principal.scopes.as_deref().unwrap_or_default())
+                .into_iter()
+                .map(str::to_owned)
                 .collect(),
             client_ip: origin.client_ip,
             forwarded_for: origin.forwarded_for,
@@ -251,6 +249,7 @@ impl AuditDraft {
             roles: vec![crate::identity::Role::System],
             teams: Vec::new(),
             scopes: None,
+            grants: Vec::new(),
         };
         self.into_outbox(&system, source, at)
     }
@@ -315,6 +314,7 @@ mod tests {
             roles: vec![Role::Rep],
             teams: vec![],
             scopes: None,
+            grants: Vec::new(),
         };
         let origin = Origin {
             client_ip: "203.0.113.7".into(),

@@ -146,6 +146,7 @@ impl DevTokenKey {
                 .collect::<Result<_, _>>()
                 .map_err(invalid)?,
             scopes: None,
+            grants: Vec::new(),
         })
     }
 }
@@ -161,6 +162,7 @@ mod tests {
             roles: vec![Role::Admin],
             teams: vec![TeamId::parse("sales/emea").unwrap()],
             scopes: None,
+            grants: Vec::new(),
         }
     }
 

@@ -16,10 +16,12 @@ mod seal;
 
 pub use dev_token::DevTokenKey;
 pub use key_file::KeyFileError;
-pub use permission::{AccessError, Denied, Permission, caller};
+pub use permission::{
+    AccessError, Action, Denied, Object, Permission, RECORD_PERMISSIONS, caller, caller_any,
+};
 pub use principal::{
-    IdentityError, PRINCIPAL_HEADER, Principal, ROLES_HEADER, Role, SCOPES_HEADER, TEAMS_HEADER,
-    TENANT_HEADER, TeamId, TenantId, UserId,
+    BUILT_IN_ROLES, CustomRoleName, GRANTS_HEADER, IdentityError, PRINCIPAL_HEADER, Principal,
+    ROLES_HEADER, Role, SCOPES_HEADER, TEAMS_HEADER, TENANT_HEADER, TeamId, TenantId, UserId,
 };
 pub use scope::{
     MAX_SHARES, SHARE_TEAM, SHARE_USER, Scope, Share, normalize_holding, record_viewers,

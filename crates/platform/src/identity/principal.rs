@@ -18,6 +18,9 @@ pub const TEAMS_HEADER: &str = "x-rapport-teams";
 /// gRPC metadata key of the comma-separated permissions a principal is
 /// limited to (an API key's scopes); absent when its roles alone decide.
 pub const SCOPES_HEADER: &str = "x-rapport-principal-scopes";
+/// gRPC metadata key of the comma-separated permissions the principal's
+/// custom roles grant; absent when it has none.
+pub const GRANTS_HEADER: &str = "x-rapport-principal-grants";
 
 /// An invalid identity value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -28,8 +31,10 @@ pub enum IdentityError {
     /// A user id that is empty, too long or has spaces or control characters.
     #[error("invalid user id {0:?}")]
     User(String),
-    /// An unknown role name.
-    #[error("unknown role {0:?}: expected admin, manager, rep, read-only or system")]
+    /// A role name that is neither built in nor a well-formed custom one.
+    #[error(
+        "invalid role {0:?}: admin, manager, rep, read-only, system, or a custom role's name (a letter, then a-z, 0-9, '-' or '_')"
+    )]
     Role(String),
     /// A team path that is empty, too long, or has empty segments, spaces,
     /// commas or control characters.
@@ -158,8 +163,8 @@ impl TeamId {
 text_id!(TeamId);
 
 /// A role: a set of [`super::Permission`]s (record-level rules come on top).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Role {
     /// Administers the tenant; sees everything.
     Admin,
@@ -170,25 +175,32 @@ pub enum Role {
     /// A partner system or internal job.
     System,
     /// Reads what the record-level rules let it see; changes nothing.
-    #[serde(rename = "read-only")]
     ReadOnly,
+    /// A role the tenant defined (`/v1/roles`); what it grants travels in
+    /// the principal's grants, resolved by the gateway.
+    Custom(CustomRoleName),
 }
+
+/// Names of the built-in roles, which no custom role may take.
+pub const BUILT_IN_ROLES: [&str; 5] = ["admin", "manager", "rep", "system", "read-only"];
 
 impl Role {
     /// The role's name.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Role::Admin => "admin",
             Role::Manager => "manager",
             Role::Rep => "rep",
             Role::System => "system",
             Role::ReadOnly => "read-only",
+            Role::Custom(name) => name.as_str(),
         }
     }
 }
 
 impl FromStr for Role {
     type Err = IdentityError;
+    /// A built-in role by name; any other well-formed name is a custom role.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "admin" => Ok(Role::Admin),
@@ -196,9 +208,56 @@ impl FromStr for Role {
             "rep" => Ok(Role::Rep),
             "system" => Ok(Role::System),
             "read-only" => Ok(Role::ReadOnly),
-            other => Err(IdentityError::Role(other.to_owned())),
+            other => CustomRoleName::parse(other).map(Role::Custom),
         }
     }
+}
+
+impl TryFrom<String> for Role {
+    type Error = IdentityError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Role> for String {
+    fn from(r: Role) -> String {
+        r.as_str().to_owned()
+    }
+}
+
+/// The name of a tenant-defined role: 1 to 63 of `a-z 0-9 - _`, starting
+/// with a letter, and not a built-in role's name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CustomRoleName(String);
+
+impl CustomRoleName {
+    /// Parses and checks a custom role's name.
+    pub fn parse(s: &str) -> Result<Self, IdentityError> {
+        let ok = s.len() <= 63
+            && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            && !BUILT_IN_ROLES.contains(&s);
+        if ok {
+            Ok(CustomRoleName(s.to_owned()))
+        } else {
+            Err(IdentityError::Role(s.chars().take(64).collect()))
+        }
+    }
+}
+
+text_id!(CustomRoleName);
+
+/// Permission names (or aliases such as `records.read`), as a set in
+/// name order.
+fn permissions(names: Vec<&str>) -> Result<Vec<Permission>, IdentityError> {
+    let mut out = std::collections::BTreeSet::new();
+    for name in names {
+        out.extend(Permission::parse_many(name)?);
+    }
+    Ok(out.into_iter().collect())
 }
 
 /// Who is acting: a user of a tenant with roles.
@@ -215,6 +274,9 @@ pub struct Principal {
     /// When set, the principal may do only these (and only what its roles
     /// grant as well): the scopes of an API key. `None` for people.
     pub scopes: Option<Vec<Permission>>,
+    /// What the principal's custom roles grant, as the gateway resolved
+    /// them from the tenant's role definitions.
+    pub grants: Vec<Permission>,
 }
 
 impl Principal {
@@ -246,19 +308,16 @@ impl Principal {
             .collect::<Result<Vec<_>, _>>()?;
         let scopes = match md.get(SCOPES_HEADER) {
             None => None,
-            Some(_) => Some(
-                list(SCOPES_HEADER)
-                    .into_iter()
-                    .map(Permission::from_str)
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
+            Some(_) => Some(permissions(list(SCOPES_HEADER))?),
         };
+        let grants = permissions(list(GRANTS_HEADER))?;
         Ok(Principal {
             tenant,
             user,
             roles,
             teams,
             scopes,
+            grants,
         })
     }
 
@@ -291,13 +350,15 @@ impl Principal {
             md.insert(TEAMS_HEADER, v);
         }
         if let Some(scopes) = &self.scopes {
-            let scopes = scopes
-                .iter()
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(",");
+            let scopes = Permission::names(scopes).join(",");
             if let Ok(v) = MetadataValue::try_from(scopes.as_str()) {
                 md.insert(SCOPES_HEADER, v);
+            }
+        }
+        if !self.grants.is_empty() {
+            let grants = Permission::names(&self.grants).join(",");
+            if let Ok(v) = MetadataValue::try_from(grants.as_str()) {
+                md.insert(GRANTS_HEADER, v);
             }
         }
     }
@@ -334,21 +395,51 @@ mod tests {
                 TeamId::parse("support").unwrap(),
             ],
             scopes: None,
+            grants: Vec::new(),
         };
         let req = p.request(());
         assert_eq!(Principal::from_metadata(req.metadata()).unwrap(), p);
         // An API key's scopes travel too; an empty list is not "no limit".
         for scopes in [
-            vec![Permission::ReadRecords, Permission::ImportRecords],
+            vec![
+                Permission::read(super::super::Object::Contacts),
+                Permission::ManageSettings,
+            ],
             vec![],
         ] {
             let key = Principal {
                 scopes: Some(scopes),
+                grants: Vec::new(),
                 ..p.clone()
             };
             let req = key.request(());
             assert_eq!(Principal::from_metadata(req.metadata()).unwrap(), key);
         }
+        // So do a custom role and what it grants.
+        let desk = Principal {
+            roles: vec![Role::Rep, "deal-desk".parse().unwrap()],
+            grants: vec![Permission::write(super::super::Object::Deals)],
+            ..p.clone()
+        };
+        let req = desk.request(());
+        assert_eq!(Principal::from_metadata(req.metadata()).unwrap(), desk);
+    }
+
+    #[test]
+    fn custom_role_names_are_checked() {
+        assert_eq!("deal-desk".parse::<Role>().unwrap().as_str(), "deal-desk");
+        for bad in [
+            "",
+            "Deal",
+            "1st",
+            "deal desk",
+            "desk,admin",
+            &"x".repeat(64),
+        ] {
+            assert!(bad.parse::<Role>().is_err(), "{bad:?}");
+        }
+        assert!(CustomRoleName::parse("admin").is_err());
+        assert_eq!("read-only".parse::<Role>(), Ok(Role::ReadOnly));
     }
 
     #[test]

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Denied, IdentityError, Permission, Principal, Role, TeamId, UserId};
+use super::{Action, Denied, IdentityError, Object, Permission, Principal, TeamId, UserId};
 
 /// Prefix of a share with one user (`user:alice`).
 pub const SHARE_USER: &str = "user:";
@@ -115,17 +115,14 @@ impl Principal {
     /// sub-teams) and what is shared with them; reps their own and what is
     /// shared with them or with a team they belong to.
     pub fn scope(&self) -> Scope {
-        if self
-            .roles
-            .iter()
-            .any(|r| matches!(r, Role::Admin | Role::System))
-        {
+        // Reach is a permission like any other, so a custom role grants it
+        // too; an API key's scopes do not narrow it (they limit actions).
+        let reaches =
+            |p: Permission| self.roles.iter().any(|r| r.grants(p)) || self.grants.contains(&p);
+        if reaches(Permission::ViewAllRecords) {
             return Scope::All;
         }
-        let sees_teams = self
-            .roles
-            .iter()
-            .any(|r| matches!(r, Role::Manager | Role::ReadOnly));
+        let sees_teams = reaches(Permission::ViewTeamRecords);
         let mut keys = BTreeSet::from([format!("u:{}", self.user)]);
         for team in &self.teams {
             for t in team_and_ancestors(team.as_str()) {
@@ -162,12 +159,13 @@ impl Principal {
         }
     }
 
-    /// Giving a record to another owner (or creating one for someone else)
-    /// needs [`Permission::ReassignOwners`], and so does putting it in a team
-    /// the principal neither belongs to nor manages. `previous` is the
-    /// stored (owner, team), `None` for a new record.
+    /// Giving a record of `object` to another owner (or creating one for
+    /// someone else) needs its `reassign` permission, and so does putting it
+    /// in a team the principal neither belongs to nor manages. `previous` is
+    /// the stored (owner, team), `None` for a new record.
     pub fn check_assignment(
         &self,
+        object: Object,
         previous: Option<(&str, &str)>,
         owner: &str,
         team: &str,
@@ -179,7 +177,7 @@ impl Principal {
         let team_moves = previous.is_none_or(|(_, prev_team)| prev_team != team);
         let foreign_team = team_moves && !team.is_empty() && !self.may_assign_team(team);
         if owner_moves || foreign_team {
-            self.require(Permission::ReassignOwners)?;
+            self.require(Permission::Record(object, Action::Reassign))?;
         }
         Ok(())
     }
@@ -232,7 +230,7 @@ pub const MAX_SHARES: usize = 50;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::TenantId;
+    use crate::identity::{Role, TenantId};
 
     fn who(user: &str, roles: &[Role], teams: &[&str]) -> Principal {
         Principal {
@@ -241,6 +239,7 @@ mod tests {
             roles: roles.to_vec(),
             teams: teams.iter().map(|t| TeamId::parse(t).unwrap()).collect(),
             scopes: None,
+            grants: Vec::new(),
         }
     }
 

@@ -20,7 +20,7 @@ use sha2::Sha256;
 use crate::audit::ORIGIN_HEADERS;
 
 use super::{
-    PRINCIPAL_HEADER, ROLES_HEADER, SCOPES_HEADER, TEAMS_HEADER, TENANT_HEADER,
+    GRANTS_HEADER, PRINCIPAL_HEADER, ROLES_HEADER, SCOPES_HEADER, TEAMS_HEADER, TENANT_HEADER,
     key_file::{self, KeyFileError, unix_now},
 };
 
@@ -115,6 +115,11 @@ impl PrincipalKey {
             mac.update(b"\nscopes=");
             mac.update(v.as_bytes());
         }
+        // Custom roles' grants widen it: covered the same way.
+        if let Some(v) = headers.get(GRANTS_HEADER) {
+            mac.update(b"\ngrants=");
+            mac.update(v.as_bytes());
+        }
         // The request's origin, as audit entries record it: covered the
         // same way, so a principal's seal does not change when it is absent.
         for name in ORIGIN_HEADERS {
@@ -162,7 +167,12 @@ impl PrincipalKey {
         }
         for name in SEALED
             .into_iter()
-            .chain([SCOPES_HEADER, SEAL_HEADER, SEAL_EXPIRES_HEADER])
+            .chain([
+                SCOPES_HEADER,
+                GRANTS_HEADER,
+                SEAL_HEADER,
+                SEAL_EXPIRES_HEADER,
+            ])
             .chain(ORIGIN_HEADERS)
         {
             if headers.get_all(name).iter().count() > 1 {
@@ -209,6 +219,7 @@ mod tests {
             roles: vec![Role::Rep],
             teams: vec![TeamId::parse("sales/emea").unwrap()],
             scopes: None,
+            grants: Vec::new(),
         };
         let mut headers = p.request(()).into_parts().0.into_headers();
         key(1).seal(&mut headers);
@@ -223,6 +234,7 @@ mod tests {
             roles: vec![Role::Rep],
             teams: vec![],
             scopes: None,
+            grants: Vec::new(),
         };
         let mut headers = p.request(()).into_parts().0.into_headers();
         crate::audit::Origin {
@@ -250,7 +262,10 @@ mod tests {
             user: UserId::parse("apikey:k1").unwrap(),
             roles: vec![Role::System],
             teams: vec![],
-            scopes: Some(vec![crate::identity::Permission::ReadRecords]),
+            scopes: Some(vec![crate::identity::Permission::read(
+                crate::identity::Object::Contacts,
+            )]),
+            grants: Vec::new(),
         };
         let mut headers = p.request(()).into_parts().0.into_headers();
         key(1).seal(&mut headers);
@@ -261,11 +276,37 @@ mod tests {
         let mut widened = headers.clone();
         widened.insert(
             SCOPES_HEADER,
-            HeaderValue::from_static("records.read,records.write"),
+            HeaderValue::from_static("contacts.read,contacts.write"),
         );
         assert_eq!(key(1).check(&widened), Err(SealError::BadSeal));
         let mut added = sealed_headers();
         added.insert(SCOPES_HEADER, HeaderValue::from_static(""));
+        assert_eq!(key(1).check(&added), Err(SealError::BadSeal));
+    }
+
+    #[test]
+    fn grants_cannot_be_added_or_widened() {
+        let p = Principal {
+            tenant: TenantId::parse("acme").unwrap(),
+            user: UserId::parse("dana").unwrap(),
+            roles: vec!["deal-desk".parse().unwrap()],
+            teams: vec![],
+            scopes: None,
+            grants: vec![crate::identity::Permission::read(
+                crate::identity::Object::Deals,
+            )],
+        };
+        let mut headers = p.request(()).into_parts().0.into_headers();
+        key(1).seal(&mut headers);
+        assert_eq!(key(1).check(&headers), Ok(()));
+        let mut widened = headers.clone();
+        widened.insert(
+            GRANTS_HEADER,
+            HeaderValue::from_static("deals.read,records.view_all"),
+        );
+        assert_eq!(key(1).check(&widened), Err(SealError::BadSeal));
+        let mut added = sealed_headers();
+        added.insert(GRANTS_HEADER, HeaderValue::from_static("records.view_all"));
         assert_eq!(key(1).check(&added), Err(SealError::BadSeal));
     }
 

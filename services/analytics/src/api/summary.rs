@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use rapport_platform::{
     error::{ErrorCode, ServiceError, to_status},
-    identity::{Permission, caller},
+    identity::{Object, Permission, caller_any},
 };
 use rapport_proto::analytics::v1::{
     GetSummaryRequest, Summary, analytics_service_server::AnalyticsService,
@@ -63,8 +63,9 @@ impl AnalyticsService for AnalyticsApi {
         &self,
         req: Request<GetSummaryRequest>,
     ) -> Result<Response<Summary>, Status> {
-        let principal =
-            caller(req.metadata(), Permission::ReadRecords).map_err(|e| to_status(&e, DOMAIN))?;
+        // Tenant-wide counts: anyone who may read some kind of record.
+        let reads: Vec<Permission> = Object::ALL.into_iter().map(Permission::read).collect();
+        let principal = caller_any(req.metadata(), &reads).map_err(|e| to_status(&e, DOMAIN))?;
         let s = self
             .store
             .summary(&principal.tenant)

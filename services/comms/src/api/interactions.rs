@@ -7,7 +7,7 @@ use rapport_platform::{
     contact_changes::link_following_merges,
     error::to_status,
     grpc::PeerChannel,
-    identity::{Permission, Principal, caller},
+    identity::{Object, Permission, Principal, caller},
     outbox_relay::OutboxSignal,
     proto_time::{from_timestamp, to_timestamp},
 };
@@ -123,7 +123,7 @@ impl CommsService for CommsApi {
         &self,
         req: Request<LogInteractionRequest>,
     ) -> Result<Response<pb::Interaction>, Status> {
-        let principal = principal(&req, Permission::WriteRecords)?;
+        let principal = principal(&req, Permission::write(Object::Interactions))?;
         let i = req.into_inner().interaction.unwrap_or_default();
         let interaction = InteractionDraft {
             contact_id: i.contact_id,
@@ -165,7 +165,7 @@ impl CommsService for CommsApi {
         &self,
         req: Request<ListTimelineRequest>,
     ) -> Result<Response<ListTimelineResponse>, Status> {
-        let principal = principal(&req, Permission::ReadRecords)?;
+        let principal = principal(&req, Permission::read(Object::Interactions))?;
         let req = req.into_inner();
         let contact_id = Uuid::parse_str(&req.contact_id)
             .map_err(|_| status(CommsError::ContactNotFound(req.contact_id.clone())))?;

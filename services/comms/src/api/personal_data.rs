@@ -73,6 +73,7 @@ mod tests {
             roles: vec![Role::Admin],
             teams: Vec::new(),
             scopes: None,
+            grants: Vec::new(),
         }
     }
 

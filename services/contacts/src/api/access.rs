@@ -5,7 +5,7 @@
 //! parents, shares), indexed with every record, so a hidden record is never
 //! shown: a get answers 404 and a list page holds only visible records.
 
-use rapport_platform::identity::{Principal, Scope, record_viewers};
+use rapport_platform::identity::{Permission, Principal, Scope, record_viewers};
 
 use super::ContactsApi;
 use crate::{
@@ -40,10 +40,12 @@ pub(super) fn default_assignment(p: &Principal, f: &mut Fields) {
 /// ([`Principal::check_assignment`]).
 pub(super) fn check_assignment(
     p: &Principal,
+    kind: Kind,
     previous: Option<&Fields>,
     next: &Fields,
 ) -> Result<(), ContactError> {
     p.check_assignment(
+        kind.object(),
         previous.map(|f| (f.owner.as_str(), f.team.as_str())),
         &next.owner,
         &next.team,
@@ -61,6 +63,7 @@ impl ContactsApi {
         after: Option<(String, String)>,
         size: usize,
     ) -> Result<(Vec<DuplicateGroup>, Option<(String, String)>), ContactError> {
+        p.require(Permission::read(kind.object()))?;
         let mut groups = self
             .store
             .duplicate_groups(&p.tenant, kind, after, size)
@@ -87,6 +90,7 @@ impl ContactsApi {
         kind: Kind,
         id: &RecordId,
     ) -> Result<Record, ContactError> {
+        p.require(Permission::read(kind.object()))?;
         match self.stored(&p.tenant, kind, id).await? {
             Some(r) if sees(p, &r) => Ok(r),
             _ => Err(super::records::not_found(kind, id)),

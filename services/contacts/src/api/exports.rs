@@ -1,7 +1,7 @@
 //! CSV export of a filtered list, streamed page by page.
 
 use futures::Stream;
-use rapport_platform::identity::{Permission, Principal};
+use rapport_platform::identity::{Action, Permission, Principal};
 
 use super::{ContactsApi, SearchQuery};
 use crate::domain::{ContactError, CustomFieldDef, Kind, Record};
@@ -153,7 +153,7 @@ impl ContactsApi {
         p: Principal,
         mut query: SearchQuery,
     ) -> Result<impl Stream<Item = Result<Vec<u8>, ContactError>>, ContactError> {
-        p.require(Permission::ExportRecords)?;
+        p.require(Permission::Record(query.kind.object(), Action::Export))?;
         let defs = self
             .store
             .custom_fields(&p.tenant, Some(query.kind))

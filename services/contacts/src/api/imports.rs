@@ -20,7 +20,7 @@ use std::{
 
 use chrono::Utc;
 use futures::{Stream, StreamExt};
-use rapport_platform::identity::{Permission, Principal, TenantId};
+use rapport_platform::identity::{Action, Object, Permission, Principal, TenantId};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -462,14 +462,15 @@ impl ContactsApi {
         p: &Principal,
         options: ImportOptions,
     ) -> Result<ImportJob, ContactError> {
-        p.require(Permission::ImportRecords)?;
+        // Imports create and update people.
+        p.require(Permission::Record(Object::Contacts, Action::Import))?;
         // A file with owner or team columns hands records over in bulk.
         if options
             .column_mapping
             .values()
             .any(|field| matches!(field.trim(), "owner" | "team"))
         {
-            p.require(Permission::ReassignOwners)?;
+            p.require(Permission::Record(Object::Contacts, Action::Reassign))?;
         }
         if let Some(d) = options.delimiter
             && !matches!(d, b',' | b';' | b'\t' | b'|')
@@ -536,7 +537,7 @@ impl ContactsApi {
         S: Stream<Item = Result<Vec<u8>, E>> + Send + Unpin + 'static,
         E: std::fmt::Display + Send + 'static,
     {
-        p.require(Permission::ImportRecords)?;
+        p.require(Permission::Record(Object::Contacts, Action::Import))?;
         let pending = self.get_import(&p.tenant, id).await?;
         let mut job = pending.clone();
         job.state = ImportState::Running;

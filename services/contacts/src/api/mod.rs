@@ -20,7 +20,7 @@ use std::sync::Arc;
 use rapport_platform::{
     LatePeer,
     error::to_status,
-    identity::{Permission, Principal, caller},
+    identity::{Object, Permission, Principal, caller_any},
     outbox_relay::OutboxSignal,
 };
 use rapport_store::StoreError;
@@ -121,10 +121,17 @@ impl ContactsApi {
     }
 }
 
-/// The caller, who must at least be allowed to read (every method reads);
-/// use cases that change data ask for more.
+/// The caller, who must at least be allowed to read people or companies
+/// (every method reads); each use case asks for what it does to which.
 fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
-    caller(req.metadata(), Permission::ReadRecords).map_err(|e| to_status(&e, DOMAIN))
+    caller_any(
+        req.metadata(),
+        &[
+            Permission::read(Object::Contacts),
+            Permission::read(Object::Companies),
+        ],
+    )
+    .map_err(|e| to_status(&e, DOMAIN))
 }
 
 fn status(e: ContactError) -> Status {

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chrono::Utc;
 use rapport_platform::{
     error::FieldViolation,
-    identity::{Permission, Principal, TeamId, TenantId, UserId},
+    identity::{Action, Object, Permission, Principal, TeamId, TenantId, UserId},
 };
 
 use super::{ContactsApi, access};
@@ -95,7 +95,7 @@ impl ContactsApi {
         if !violations.is_empty() {
             return Err(ContactError::Invalid(violations));
         }
-        access::check_assignment(p, None, &fields)?;
+        access::check_assignment(p, kind, None, &fields)?;
         self.check_links(&p.tenant, kind, &fields, None).await?;
         Ok(Record::new(
             p.tenant.clone(),
@@ -115,7 +115,7 @@ impl ContactsApi {
         fields: Fields,
         allow_duplicate: bool,
     ) -> Result<Record, ContactError> {
-        p.require(Permission::WriteRecords)?;
+        p.require(Permission::write(kind.object()))?;
         let record = self.new_record(p, kind, fields).await?;
         let unique = if allow_duplicate {
             Vec::new()
@@ -145,7 +145,7 @@ impl ContactsApi {
         etag: &str,
         mask: &[String],
     ) -> Result<Record, ContactError> {
-        p.require(Permission::WriteRecords)?;
+        p.require(Permission::write(kind.object()))?;
         let current = self.get_record(p, kind, id).await?;
         if !current.etag_matches(etag) {
             return Err(ContactError::Conflict(id.to_string()));
@@ -165,7 +165,7 @@ impl ContactsApi {
         if !violations.is_empty() {
             return Err(ContactError::Invalid(violations));
         }
-        access::check_assignment(p, Some(current.fields()), &fields)?;
+        access::check_assignment(p, kind, Some(current.fields()), &fields)?;
         self.check_links(&p.tenant, kind, &fields, Some(id)).await?;
         let known: HashSet<UniqueKey> = identity_keys(kind, current.fields()).into_iter().collect();
         let unique = identity_keys(kind, &fields)
@@ -275,6 +275,7 @@ impl ContactsApi {
         key: &'static str,
         raw: &str,
     ) -> Result<Vec<Record>, ContactError> {
+        p.require(Permission::read(kind.object()))?;
         let found = self.lookup_any(&p.tenant, kind, key, raw).await?;
         Ok(access::visible(p, found))
     }
@@ -374,7 +375,7 @@ impl ContactsApi {
         merged: &[RecordId],
         etag: &str,
     ) -> Result<Record, ContactError> {
-        p.require(Permission::MergeRecords)?;
+        p.require(Permission::Record(kind.object(), Action::Merge))?;
         let distinct: HashSet<&RecordId> = merged.iter().collect();
         if merged.is_empty() || merged.len() > MAX_MERGE {
             return Err(invalid(
@@ -476,7 +477,12 @@ impl ContactsApi {
         new_owner: &str,
         new_team: &str,
     ) -> Result<u64, ContactError> {
-        p.require(Permission::ReassignOwners)?;
+        // Each record needs its own object's permission (checked as it
+        // moves); the caller must hold at least one to ask.
+        let people = Permission::Record(Object::Contacts, Action::Reassign);
+        if !p.may(Permission::Record(Object::Companies, Action::Reassign)) {
+            p.require(people)?;
+        }
         let new_owner = UserId::parse(new_owner.trim())
             .map_err(|_| invalid("new_owner", "required: the user id of the new owner"))?
             .to_string();
@@ -571,6 +577,7 @@ impl ContactsApi {
     ) -> Result<u64, ContactError> {
         let mut changes = ChangeSet::default();
         for r in records {
+            p.require(Permission::Record(r.kind().object(), Action::Reassign))?;
             let mut f = r.fields().clone();
             f.owner = new_owner.to_owned();
             if !new_team.trim().is_empty() {

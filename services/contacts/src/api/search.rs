@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use rapport_platform::identity::{Principal, Scope, TenantId};
+use rapport_platform::identity::{Permission, Principal, Scope, TenantId};
 use rapport_store::{PageToken, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -151,6 +151,7 @@ impl ContactsApi {
     /// records; with no condition, a caller who sees part of the tenant
     /// reads the merged ranges of its viewer keys, not the whole tenant.
     pub async fn search(&self, p: &Principal, q: SearchQuery) -> Result<SearchPage, ContactError> {
+        p.require(Permission::read(q.kind.object()))?;
         let tenant = &p.tenant;
         let scope = p.scope();
         let page_size = match q.page_size {

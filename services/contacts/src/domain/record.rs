@@ -24,6 +24,14 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The object its permissions name (`contacts.*`, `companies.*`).
+    pub fn object(self) -> rapport_platform::identity::Object {
+        match self {
+            Kind::Person => rapport_platform::identity::Object::Contacts,
+            Kind::Company => rapport_platform::identity::Object::Companies,
+        }
+    }
+
     /// `person` or `company`, as in events and storage.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -6,7 +6,7 @@ use chrono::Utc;
 use rapport_platform::{
     contact_changes::link_following_merges,
     error::to_status,
-    identity::{AccessError, Denied, Permission, Principal, caller},
+    identity::{AccessError, Denied, Object, Permission, Principal, caller},
     outbox_relay::OutboxSignal,
     proto_time::to_timestamp,
 };
@@ -59,7 +59,7 @@ impl DealsService for DealsApi {
         &self,
         req: Request<CreateDealRequest>,
     ) -> Result<Response<pb::Deal>, Status> {
-        let principal = principal(&req, Permission::WriteRecords)?;
+        let principal = principal(&req, Permission::write(Object::Deals))?;
         let d = req.into_inner().deal.unwrap_or_default();
         let mut draft = DealDraft {
             title: d.title,
@@ -79,7 +79,7 @@ impl DealsService for DealsApi {
             .validate(principal.tenant.clone(), principal.user.clone(), Utc::now())
             .map_err(status)?;
         principal
-            .check_assignment(None, &deal.owner, &deal.team)
+            .check_assignment(Object::Deals, None, &deal.owner, &deal.team)
             .map_err(denied)?;
         match deal.contact_id {
             // Stored for the person as they are now: a merged id's survivor,
@@ -117,7 +117,7 @@ impl DealsService for DealsApi {
 
     #[tracing::instrument(skip_all, fields(tenant))]
     async fn get_deal(&self, req: Request<GetDealRequest>) -> Result<Response<pb::Deal>, Status> {
-        let principal = principal(&req, Permission::ReadRecords)?;
+        let principal = principal(&req, Permission::read(Object::Deals))?;
         let id = &req.get_ref().id;
         let not_found = || status(DealError::NotFound(id.chars().take(64).collect()));
         let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;

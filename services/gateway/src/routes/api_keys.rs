@@ -58,7 +58,7 @@ impl From<&ApiKey> for ApiKeyJson {
             name: format!("api-keys/{}", k.id),
             id: k.id.to_string(),
             display_name: k.display_name.clone(),
-            scopes: k.scopes.iter().map(|p| p.as_str()).collect(),
+            scopes: Permission::names(&k.scopes),
             state: if k.revoke_time.is_some() {
                 "REVOKED"
             } else {
@@ -106,30 +106,35 @@ fn not_found() -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such API key")
 }
 
-/// Scopes a key may hold: what the system role grants (reads, writes,
-/// imports, exports), never tenant administration.
+/// Scopes a key may hold: the record actions the system role grants
+/// (reads, writes, imports, exports), never tenant administration.
+/// `records.<action>` stands for the action on every object.
 fn parse_scopes(scopes: &[String]) -> Result<Vec<Permission>, Vec<FieldViolation>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     if scopes.is_empty() {
         errors.push(FieldViolation::new("scopes", "give at least one scope"));
     }
-    let allowed = Permission::ALL
-        .into_iter()
-        .filter(|p| Role::System.grants(*p))
+    let may_hold = |p: &Permission| matches!(p, Permission::Record(..)) && Role::System.grants(*p);
+    let allowed = Permission::all()
+        .filter(may_hold)
         .map(|p| p.as_str())
         .collect::<Vec<_>>()
         .join(", ");
     for (i, s) in scopes.iter().enumerate() {
-        match s.parse::<Permission>() {
-            Ok(p) if Role::System.grants(p) => {
-                if !out.contains(&p) {
-                    out.push(p);
+        match Permission::parse_many(s.trim()) {
+            Ok(ps) if ps.iter().all(may_hold) => {
+                for p in ps {
+                    if !out.contains(&p) {
+                        out.push(p);
+                    }
                 }
             }
             _ => errors.push(FieldViolation::new(
                 format!("scopes[{i}]"),
-                format!("{s:?} is not a scope an API key may hold; use {allowed}"),
+                format!(
+                    "{s:?} is not a scope an API key may hold; use records.read, records.write, records.import, records.export (every object) or one of {allowed}"
+                ),
             )),
         }
     }
@@ -184,7 +189,7 @@ pub(crate) async fn create(
             None,
             Some(&serde_json::json!({
                 "display_name": key.display_name,
-                "scopes": key.scopes.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+                "scopes": Permission::names(&key.scopes),
             })),
         ))
         .into_outbox(&principal, sources::GATEWAY, key.create_time);

@@ -2,7 +2,7 @@
 //! audit entries, and the audit index.
 
 use chrono::{Duration, SubsecRound, Utc};
-use rapport_platform::identity::{Permission, TenantId, UserId};
+use rapport_platform::identity::{Object, Permission, TenantId, UserId};
 use rapport_proto::events::v1::{AuditEntry, AuditFieldChange};
 use rapport_store::OutboxMessage;
 use uuid::Uuid;
@@ -42,7 +42,10 @@ fn key(tenant: &str, name: &str) -> ApiKey {
         tenant: TenantId::parse(tenant).unwrap(),
         id: Uuid::now_v7(),
         display_name: name.into(),
-        scopes: vec![Permission::ReadRecords, Permission::WriteRecords],
+        scopes: vec![
+            Permission::read(Object::Contacts),
+            Permission::write(Object::Deals),
+        ],
         secret_sha256: [7; 32],
         created_by: UserId::parse("ada").unwrap(),
         // Both backends keep milliseconds at least.
@@ -56,7 +59,7 @@ async fn stores_lists_and_scopes_by_tenant(s: &dyn Backend) {
     let erp = key("acme", "ERP sync");
     let mut bi = key("acme", "BI export");
     bi.create_time = erp.create_time + Duration::seconds(1);
-    bi.scopes = vec![Permission::ReadRecords];
+    bi.scopes = vec![Permission::read(Object::Contacts)];
     let other = key("globex", "theirs");
     for k in [&bi, &erp, &other] {
         s.create(k, &audit(k)).await.unwrap();

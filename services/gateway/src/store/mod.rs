@@ -112,21 +112,23 @@ pub async fn open(
 
 /// Scopes as stored: permission names, comma-separated.
 fn scopes_text(scopes: &[Permission]) -> String {
-    scopes
-        .iter()
-        .map(|p| p.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
+    Permission::names(scopes).join(",")
 }
 
+/// Keys stored before permissions were per object hold `records.read`
+/// and the like: each such name stands for that action on every object.
 fn parse_scopes(text: &str) -> Result<Vec<Permission>, StoreError> {
-    text.split(',')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse()
-                .map_err(|_| StoreError::Corrupt("api_keys.scopes".into()))
-        })
-        .collect()
+    let mut out: Vec<Permission> = Vec::new();
+    for name in text.split(',').filter(|s| !s.is_empty()) {
+        for p in Permission::parse_many(name)
+            .map_err(|_| StoreError::Corrupt("api_keys.scopes".into()))?
+        {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn digest(bytes: &[u8]) -> Result<[u8; 32], StoreError> {

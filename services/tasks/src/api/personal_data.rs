@@ -69,6 +69,7 @@ mod tests {
             roles: vec![Role::Admin],
             teams: Vec::new(),
             scopes: None,
+            grants: Vec::new(),
         }
     }
 

@@ -6,7 +6,7 @@ use chrono::Utc;
 use rapport_platform::{
     contact_changes::link_following_merges,
     error::to_status,
-    identity::{AccessError, Denied, Permission, Principal, caller},
+    identity::{AccessError, Denied, Object, Permission, Principal, caller},
     outbox_relay::OutboxSignal,
     proto_time::{from_timestamp, to_timestamp},
 };
@@ -59,7 +59,7 @@ impl TasksService for TasksApi {
         &self,
         req: Request<CreateTaskRequest>,
     ) -> Result<Response<pb::Task>, Status> {
-        let principal = principal(&req, Permission::WriteRecords)?;
+        let principal = principal(&req, Permission::write(Object::Tasks))?;
         let t = req.into_inner().task.unwrap_or_default();
         let mut draft = TaskDraft {
             title: t.title,
@@ -74,7 +74,7 @@ impl TasksService for TasksApi {
             .validate(principal.tenant.clone(), principal.user.clone(), Utc::now())
             .map_err(status)?;
         principal
-            .check_assignment(None, task.assignee.as_str(), &task.team)
+            .check_assignment(Object::Tasks, None, task.assignee.as_str(), &task.team)
             .map_err(denied)?;
         match task.contact_id {
             // Stored for the person as they are now: a merged id's survivor,
@@ -112,7 +112,7 @@ impl TasksService for TasksApi {
 
     #[tracing::instrument(skip_all, fields(tenant))]
     async fn get_task(&self, req: Request<GetTaskRequest>) -> Result<Response<pb::Task>, Status> {
-        let principal = principal(&req, Permission::ReadRecords)?;
+        let principal = principal(&req, Permission::read(Object::Tasks))?;
         let id = &req.get_ref().id;
         let not_found = || status(TaskError::NotFound(id.chars().take(64).collect()));
         let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
