@@ -405,7 +405,10 @@ mod tests {
         ] {
             assert!(with(&[Role::Admin]).may(p), "{p:?}");
             for role in [Role::Manager, Role::Rep, Role::System, Role::ReadOnly] {
-                assert!(!with(std::slice::from_ref(&role)).may(p), "{role:?} may {p:?}");
+                assert!(
+                    !with(std::slice::from_ref(&role)).may(p),
+                    "{role:?} may {p:?}"
+                );
             }
         }
     }

@@ -1,5 +1,5 @@
-//! The contract every gateway store backend must meet: API keys with their
-//! audit entries, and the audit index.
+//! The contract every gateway store backend must meet: API keys and custom
+//! roles with their audit entries, and the audit index.
 
 use chrono::{Duration, SubsecRound, Utc};
 use rapport_platform::identity::{Object, Permission, TenantId, UserId};
@@ -7,10 +7,13 @@ use rapport_proto::events::v1::{AuditEntry, AuditFieldChange};
 use rapport_store::OutboxMessage;
 use uuid::Uuid;
 
-use super::{ApiKey, ApiKeyStore, AuditFilter, AuditRecord, AuditStore, SqliteGatewayStore};
+use super::{
+    ApiKey, ApiKeyStore, AuditFilter, AuditRecord, AuditStore, CustomRole, RoleStore, RoleWrite,
+    SqliteGatewayStore,
+};
 
 /// What each backend offers the tests: the stores and their outbox.
-trait Backend: ApiKeyStore + AuditStore {
+trait Backend: ApiKeyStore + AuditStore + RoleStore {
     fn outbox(&self) -> std::sync::Arc<dyn rapport_store::Outbox>;
 }
 
@@ -246,6 +249,108 @@ async fn an_erasure_masks_the_record_history(s: &dyn Backend) {
     assert_eq!(other.entry, kept.entry);
 }
 
+fn role(tenant: &str, name: &str, permissions: Vec<Permission>) -> CustomRole {
+    let now = Utc::now().trunc_subsecs(3);
+    CustomRole {
+        tenant: TenantId::parse(tenant).unwrap(),
+        name: rapport_platform::identity::CustomRoleName::parse(name).unwrap(),
+        description: format!("{name} of {tenant}"),
+        permissions,
+        version: 1,
+        created_by: UserId::parse("ada").unwrap(),
+        create_time: now,
+        updated_by: UserId::parse("ada").unwrap(),
+        update_time: now,
+    }
+}
+
+fn role_audit(r: &CustomRole) -> OutboxMessage {
+    OutboxMessage {
+        key: format!("{}/roles/{}", r.tenant, r.name),
+        ..audit(&key(r.tenant.as_str(), "unused"))
+    }
+}
+
+async fn roles_change_by_version_with_an_entry_each(s: &dyn Backend) {
+    let desk = role(
+        "acme",
+        "deal-desk",
+        vec![
+            Permission::read(Object::Contacts),
+            Permission::write(Object::Deals),
+        ],
+    );
+    let backlog = s.outbox().backlog().await.unwrap();
+    assert_eq!(
+        s.put_role(&desk, None, &role_audit(&desk)).await.unwrap(),
+        RoleWrite::Done
+    );
+    // The same name again, in the same tenant: taken; in another: free.
+    assert_eq!(
+        s.put_role(&desk, None, &role_audit(&desk)).await.unwrap(),
+        RoleWrite::Conflict
+    );
+    let globex = role("globex", "deal-desk", vec![Permission::ReadAudit]);
+    assert_eq!(
+        s.put_role(&globex, None, &role_audit(&globex))
+            .await
+            .unwrap(),
+        RoleWrite::Done
+    );
+    assert_eq!(s.roles(&desk.tenant).await.unwrap(), vec![desk.clone()]);
+    assert_eq!(s.roles(&globex.tenant).await.unwrap(), vec![globex.clone()]);
+
+    // A change names the version it read; a stale one changes nothing.
+    let mut changed = desk.clone();
+    changed.version = 2;
+    changed.permissions = vec![Permission::ViewTeamRecords];
+    changed.description = "prices deals".into();
+    assert_eq!(
+        s.put_role(&changed, Some(7), &role_audit(&changed))
+            .await
+            .unwrap(),
+        RoleWrite::Stale
+    );
+    assert_eq!(
+        s.put_role(&changed, Some(1), &role_audit(&changed))
+            .await
+            .unwrap(),
+        RoleWrite::Done
+    );
+    assert_eq!(s.roles(&desk.tenant).await.unwrap(), vec![changed.clone()]);
+    let missing = role("acme", "ghost", vec![]);
+    assert_eq!(
+        s.put_role(&missing, Some(1), &role_audit(&missing))
+            .await
+            .unwrap(),
+        RoleWrite::Conflict
+    );
+
+    // Deletes: stale, done, then gone.
+    assert_eq!(
+        s.delete_role(&desk.tenant, &desk.name, Some(1), &role_audit(&desk))
+            .await
+            .unwrap(),
+        RoleWrite::Stale
+    );
+    assert_eq!(
+        s.delete_role(&desk.tenant, &desk.name, Some(2), &role_audit(&desk))
+            .await
+            .unwrap(),
+        RoleWrite::Done
+    );
+    assert_eq!(
+        s.delete_role(&desk.tenant, &desk.name, None, &role_audit(&desk))
+            .await
+            .unwrap(),
+        RoleWrite::Conflict
+    );
+    assert!(s.roles(&desk.tenant).await.unwrap().is_empty());
+    assert_eq!(s.roles(&globex.tenant).await.unwrap(), vec![globex]);
+    // One audit entry per change that happened: three puts, one delete.
+    assert_eq!(s.outbox().backlog().await.unwrap(), backlog + 4);
+}
+
 mod sqlite {
     use chrono::{Duration, Utc};
 
@@ -287,6 +392,12 @@ mod sqlite {
     async fn an_erasure_masks_the_record_history() {
         let (_d, s) = store().await;
         super::an_erasure_masks_the_record_history(&s).await;
+    }
+
+    #[tokio::test]
+    async fn roles_change_by_version_with_an_entry_each() {
+        let (_d, s) = store().await;
+        super::roles_change_by_version_with_an_entry_each(&s).await;
     }
 
     /// ScyllaDB expires entries by TTL; SQLite deletes them by age.
@@ -363,6 +474,13 @@ mod scylla {
     async fn an_erasure_masks_the_record_history() {
         if let Some(s) = store().await {
             super::an_erasure_masks_the_record_history(&s).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn roles_change_by_version_with_an_entry_each() {
+        if let Some(s) = store().await {
+            super::roles_change_by_version_with_an_entry_each(&s).await;
         }
     }
 }

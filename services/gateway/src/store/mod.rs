@@ -1,14 +1,17 @@
-//! Where the gateway keeps what it owns: the tenants' API keys (with the
-//! outbox that publishes their audit entries) and the audit trail it
-//! indexes for `/v1/audit`.
+//! Where the gateway keeps what it owns: the tenants' API keys and custom
+//! roles (with the outbox that publishes their audit entries) and the
+//! audit trail it indexes for `/v1/audit`.
 
 mod audit;
 #[cfg(test)]
 mod contract;
+mod roles;
 mod scylla;
 mod scylla_audit;
+mod scylla_roles;
 mod sqlite;
 mod sqlite_audit;
+mod sqlite_roles;
 
 use std::sync::Arc;
 
@@ -22,6 +25,7 @@ use rapport_store::{Outbox, OutboxMessage, StoreError};
 use uuid::Uuid;
 
 pub use self::audit::{AuditCursor, AuditFilter, AuditRecord, AuditStore, masked};
+pub use self::roles::{CustomRole, RoleStore, RoleWrite};
 pub use self::scylla::ScyllaGatewayStore;
 pub use self::sqlite::SqliteGatewayStore;
 
@@ -80,6 +84,8 @@ pub struct Stores {
     pub api_keys: Arc<dyn ApiKeyStore>,
     /// The indexed audit trail.
     pub audit: Arc<dyn AuditStore>,
+    /// The tenants' custom roles.
+    pub roles: Arc<dyn RoleStore>,
     /// The audit entries of API key changes, waiting to be published.
     pub outbox: Arc<dyn Outbox>,
 }
@@ -96,6 +102,7 @@ pub async fn open(
             Stores {
                 api_keys: s.clone(),
                 audit: s.clone(),
+                roles: s.clone(),
                 outbox: s.outbox(),
             }
         }
@@ -104,6 +111,7 @@ pub async fn open(
             Stores {
                 api_keys: s.clone(),
                 audit: s.clone(),
+                roles: s.clone(),
                 outbox: s.outbox(),
             }
         }

@@ -30,6 +30,10 @@ const MIGRATIONS: &[CqlMigration] = &[
         version: "0002_audit",
         cql: include_str!("../../migrations/scylla/0002_audit.cql"),
     },
+    CqlMigration {
+        version: "0003_roles",
+        cql: include_str!("../../migrations/scylla/0003_roles.cql"),
+    },
 ];
 
 const COLUMNS: &str = "tenant_id, id, display_name, scopes, secret_sha256, created_by, create_time, revoke_time, last_use_time";
@@ -58,6 +62,7 @@ pub struct ScyllaGatewayStore {
     touch: PreparedStatement,
     outbox: Arc<ScyllaOutbox>,
     pub(super) audit: super::scylla_audit::Statements,
+    pub(super) roles: super::scylla_roles::Statements,
 }
 
 impl ScyllaGatewayStore {
@@ -88,6 +93,7 @@ impl ScyllaGatewayStore {
             insert,
             outbox: Arc::new(ScyllaOutbox::new(session.clone()).await?),
             audit: super::scylla_audit::Statements::prepare(&session, retention).await?,
+            roles: super::scylla_roles::Statements::prepare(&session).await?,
             get: prepare_idempotent(
                 &session,
                 &format!("SELECT {COLUMNS} FROM api_keys WHERE tenant_id = ? AND id = ?"),

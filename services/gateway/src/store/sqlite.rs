@@ -24,6 +24,10 @@ const MIGRATIONS: &[Migration] = &[
         version: "0002_audit",
         sql: include_str!("../../migrations/sqlite/0002_audit.sql"),
     },
+    Migration {
+        version: "0003_roles",
+        sql: include_str!("../../migrations/sqlite/0003_roles.sql"),
+    },
 ];
 
 const COLUMNS: &str = "tenant_id, id, display_name, scopes, secret_sha256, created_by, create_time, revoke_time, last_use_time";
