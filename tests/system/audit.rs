@@ -434,6 +434,42 @@ async fn every_mutating_endpoint_leaves_an_entry_and_tenants_see_only_their_own(
         "POST /v1/api-keys/{id}",
     );
 
+    // Custom roles, changed in the gateway too.
+    ada.ok(
+        Method::POST,
+        "/v1/roles",
+        json!({"name": "deal-desk", "permissions": ["deals.read"]}),
+    )
+    .await;
+    expect(
+        "createRole",
+        "roles/deal-desk".into(),
+        "created",
+        "POST /v1/roles",
+    );
+    ada.ok(
+        Method::PATCH,
+        "/v1/roles/deal-desk",
+        json!({"permissions": ["deals.read", "deals.write"]}),
+    )
+    .await;
+    expect(
+        "updateRole",
+        "roles/deal-desk".into(),
+        "updated",
+        "PATCH /v1/roles/{name}",
+    );
+    let (status, _) = ada
+        .send(Method::DELETE, "/v1/roles/deal-desk", None, None)
+        .await;
+    assert_eq!(status, 204);
+    expect(
+        "deleteRole",
+        "roles/deal-desk".into(),
+        "deleted",
+        "DELETE /v1/roles/{name}",
+    );
+
     // Audited reads: a CSV export and a data-protection document.
     let (status, _) = ada
         .send(

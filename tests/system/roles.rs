@@ -326,3 +326,211 @@ async fn imports_beyond_the_tenants_quota_wait_their_turn() {
         .unwrap();
     assert_eq!(done.status(), 200);
 }
+
+/// A PATCH or DELETE of a role with an optional `If-Match`.
+async fn change_role(
+    app: &Monolith,
+    token: &str,
+    method: reqwest::Method,
+    name: &str,
+    if_match: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{}/v1/roles/{name}", app.http))
+        .bearer_auth(token);
+    if let Some(etag) = if_match {
+        req = req.header("if-match", etag);
+    }
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn custom_roles_grant_exactly_their_permissions_and_changes_apply_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Monolith::start(dir.path(), &[]);
+    let admin = app.token("acme", "alice");
+    // A deal desk prices deals and reads the sales team's people.
+    let (s, desk) = app
+        .post(
+            "/v1/roles",
+            &admin,
+            json!({"name": "deal-desk", "description": "prices deals",
+                   "permissions": ["deals.read", "deals.write", "contacts.read", "records.view_team"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{desk}");
+    assert_eq!(
+        desk["permissions"],
+        json!([
+            "contacts.read",
+            "deals.read",
+            "deals.write",
+            "records.view_team"
+        ])
+    );
+    let dana = app.token_in_teams("acme", "dana", &["deal-desk"], &["sales"]);
+    let sales = app
+        .post(
+            "/v1/contacts",
+            &admin,
+            json!({"given_name": "Sol", "team": "sales", "owner": "ravi"}),
+        )
+        .await
+        .1;
+    let support = app
+        .post(
+            "/v1/contacts",
+            &admin,
+            json!({"given_name": "Sue", "team": "support", "owner": "sam"}),
+        )
+        .await
+        .1;
+    let contact = |c: &Value| format!("/v1/contacts/{}", c["id"].as_str().unwrap());
+
+    // What the role grants, and nothing more.
+    let (s, deal) = app
+        .post(
+            "/v1/deals",
+            &dana,
+            json!({"title": "Fleet", "contact_id": sales["id"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{deal}");
+    let deal_url = format!("/v1/deals/{}", deal["id"].as_str().unwrap());
+    assert_eq!(app.get(&contact(&sales), &dana).await.0, 200, "team reach");
+    assert_eq!(
+        app.get(&contact(&support), &dana).await.0,
+        404,
+        "other team"
+    );
+    refused(
+        "create a person",
+        app.post("/v1/contacts", &dana, json!({"given_name": "Cy"}))
+            .await,
+        "contacts.write",
+    );
+    refused(
+        "log a call",
+        app.post(
+            &format!("{}/interactions", contact(&sales)),
+            &dana,
+            json!({"channel": "note", "direction": "internal", "occurred_at": "2026-11-01T08:00:00Z"}),
+        )
+        .await,
+        "interactions.write",
+    );
+    refused(
+        "define roles",
+        app.post(
+            "/v1/roles",
+            &dana,
+            json!({"name": "root", "permissions": ["roles.manage"]}),
+        )
+        .await,
+        "roles.manage",
+    );
+    // A role the tenant never defined grants nothing, nor does another
+    // tenant's role of the same name.
+    let ghost = app.token_in_teams("acme", "gus", &["ghost"], &["sales"]);
+    refused(
+        "an undefined role",
+        app.get(&contact(&sales), &ghost).await,
+        "contacts.read",
+    );
+    let elsewhere = app.token_in_teams("globex", "dana", &["deal-desk"], &[]);
+    refused(
+        "another tenant's role",
+        app.post("/v1/deals", &elsewhere, json!({"title": "Fleet"}))
+            .await,
+        "deals.write",
+    );
+
+    // A change applies on the next request; a stale etag changes nothing.
+    let (s, body) = change_role(
+        &app,
+        &admin,
+        reqwest::Method::PATCH,
+        "deal-desk",
+        Some("\"7\""),
+        Some(json!({"permissions": ["deals.read"]})),
+    )
+    .await;
+    assert_eq!(
+        (s, body["reason"].as_str()),
+        (409, Some("ETAG_MISMATCH")),
+        "{body}"
+    );
+    let (s, body) = change_role(
+        &app,
+        &admin,
+        reqwest::Method::PATCH,
+        "deal-desk",
+        Some(desk["etag"].as_str().unwrap()),
+        Some(json!({"permissions": ["deals.read"]})),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["etag"], "\"2\"");
+    refused(
+        "write a deal after the change",
+        app.post("/v1/deals", &dana, json!({"title": "Vans"})).await,
+        "deals.write",
+    );
+    assert_eq!(app.get(&deal_url, &dana).await.0, 200, "still reads deals");
+    // Deleting it takes everything away.
+    let (s, body) = change_role(
+        &app,
+        &admin,
+        reqwest::Method::DELETE,
+        "deal-desk",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 204, "{body}");
+    refused(
+        "read a deal after the delete",
+        app.get(&deal_url, &dana).await,
+        "deals.read",
+    );
+
+    // Bad definitions are refused, naming the field.
+    for (body, field) in [
+        (json!({"name": "admin", "permissions": []}), "name"),
+        (json!({"name": "Desk!", "permissions": []}), "name"),
+        (
+            json!({"name": "desk", "permissions": ["deals.fly"]}),
+            "permissions[0]",
+        ),
+    ] {
+        let (s, problem) = app.post("/v1/roles", &admin, body.clone()).await;
+        assert_eq!(s, 400, "{body}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+    let role = json!({"name": "auditor", "permissions": ["audit.read", "records.read"]});
+    assert_eq!(app.post("/v1/roles", &admin, role.clone()).await.0, 201);
+    let (s, problem) = app.post("/v1/roles", &admin, role).await;
+    assert_eq!((s, problem["reason"].as_str()), (409, Some("ROLE_EXISTS")));
+    // The list shows the built-in roles with what they grant, then ours.
+    let (s, list) = app.get("/v1/roles", &admin).await;
+    assert_eq!(s, 200, "{list}");
+    let names: Vec<&str> = list["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["admin", "manager", "rep", "read-only", "system", "auditor"]
+    );
+    assert!(list["permissions"].as_array().unwrap().len() >= 29);
+}

@@ -40,7 +40,7 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.to_str().ok())
         else {
             // No bearer token: a browser's session cookie, if any.
-            let principal = session_principal(parts, state)?;
+            let principal = resolve(state, session_principal(parts, state)?).await?;
             return charge(state, &parts.method, parts.uri.path(), principal, None);
         };
         let token = header
@@ -70,10 +70,19 @@ impl FromRequestParts<AppState> for Caller {
                 }
                 Err(e) => return Err(unauthorized(e)),
             };
-            (principal, None)
+            (resolve(state, principal).await?, None)
         };
         charge(state, &parts.method, parts.uri.path(), principal, key)
     }
+}
+
+/// The principal with its custom roles resolved into grants.
+async fn resolve(state: &AppState, principal: Principal) -> Result<Principal, Problem> {
+    state
+        .roles
+        .resolve(principal)
+        .await
+        .map_err(crate::routes::store_problem)
 }
 
 /// The principal of the request's session cookie; a request that changes

@@ -21,6 +21,7 @@ mod oidc;
 mod peers;
 mod problem;
 mod rate_limit;
+mod roles;
 mod routes;
 mod session;
 pub mod store;
@@ -50,6 +51,8 @@ pub(crate) struct AppState {
     pub(crate) limits: Arc<rate_limit::RateLimits>,
     pub(crate) key_limits: Arc<rate_limit::RateLimits>,
     pub(crate) api_keys: Arc<api_keys::ApiKeys>,
+    /// The tenants' custom roles.
+    pub(crate) roles: Arc<roles::Roles>,
     pub(crate) audit: Arc<dyn store::AuditStore>,
     /// Wakes the relay of the API keys' audit entries.
     pub(crate) outbox: OutboxSignal,
@@ -119,6 +122,7 @@ fn router(
             ctx.config.gateway.api_key_rate_limits.clone(),
         )),
         api_keys: Arc::new(api_keys::ApiKeys::new(stores.api_keys.clone())),
+        roles: Arc::new(roles::Roles::new(stores.roles.clone())),
         audit: stores.audit.clone(),
         outbox,
     };

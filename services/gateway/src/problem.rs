@@ -70,6 +70,18 @@ impl Problem {
         }
     }
 
+    /// 403 for a permission the caller lacks, naming it (`permission`).
+    pub fn denied(denied: &rapport_platform::identity::Denied) -> Self {
+        let mut p = Problem::new(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            denied.to_string(),
+        );
+        p.extensions
+            .insert("permission".into(), denied.permission.as_str().into());
+        p
+    }
+
     /// 400 for invalid input, listing the fields.
     pub fn invalid(reason: &str, detail: impl Into<String>, errors: Vec<FieldViolation>) -> Self {
         let mut p = Problem::new(StatusCode::BAD_REQUEST, reason, detail);

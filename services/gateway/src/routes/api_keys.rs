@@ -80,25 +80,16 @@ pub(crate) struct ApiKeysJson {
 }
 
 fn require_admin(p: &Principal) -> Result<(), Problem> {
-    p.require(Permission::ManageApiKeys).map_err(|denied| {
-        let mut problem = Problem::new(
-            StatusCode::FORBIDDEN,
-            "PERMISSION_DENIED",
-            denied.to_string(),
-        );
-        problem
-            .extensions
-            .insert("permission".into(), denied.permission.as_str().into());
-        problem
-    })
+    p.require(Permission::ManageApiKeys)
+        .map_err(|denied| Problem::denied(&denied))
 }
 
 pub(crate) fn store_problem(e: StoreError) -> Problem {
-    tracing::error!(error = %e, "API key store");
+    tracing::error!(error = %e, "gateway store");
     Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "SERVICE_UNAVAILABLE",
-        "the API key store is temporarily unavailable; retry later",
+        "the gateway's store is temporarily unavailable; retry later",
     )
 }
 

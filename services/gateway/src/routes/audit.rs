@@ -1,10 +1,7 @@
 //! `GET /v1/audit`: the tenant's audit trail per record or per user, newest
 //! first (tenant admins).
 
-use axum::{
-    extract::{Query, State, rejection::QueryRejection},
-    http::StatusCode,
-};
+use axum::extract::{Query, State, rejection::QueryRejection};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rapport_platform::{error::FieldViolation, identity::Permission};
 use rapport_store::page_token::PageToken;
@@ -147,13 +144,9 @@ pub(crate) async fn list(
     Caller(principal): Caller,
     q: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<axum::Json<AuditPage>, Problem> {
-    principal.require(Permission::ReadAudit).map_err(|denied| {
-        Problem::new(
-            StatusCode::FORBIDDEN,
-            "PERMISSION_DENIED",
-            denied.to_string(),
-        )
-    })?;
+    principal
+        .require(Permission::ReadAudit)
+        .map_err(|denied| Problem::denied(&denied))?;
     let q = query(q)?;
     let filter = match (q.resource, q.actor) {
         (Some(r), None) if !r.trim().is_empty() => AuditFilter::Resource(r.trim().to_owned()),

@@ -18,6 +18,7 @@ mod imports;
 mod interactions;
 mod merge_patch;
 mod personal_data;
+mod roles;
 mod settings;
 mod sign_in;
 mod tasks;
@@ -102,6 +103,11 @@ pub(crate) fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
         .route(
             "/v1/api-keys/{id}",
             get(api_keys::get).post(api_keys::post_action),
+        )
+        .route("/v1/roles", get(roles::list).post(roles::create))
+        .route(
+            "/v1/roles/{name}",
+            get(roles::get).patch(roles::patch).delete(roles::delete),
         )
         .route("/v1/audit", get(audit::list))
         .route("/v1/auth/login", get(sign_in::login))
