@@ -745,6 +745,7 @@ def check_chart(report: Report) -> None:
     report.check("default values create no Secret", [ident(s) for s in by_kind(default_objs, "Secret")])
 
     check_bad_values(report, chart)
+    check_refused_combinations(report, chart)
 
 
 def check_readme(defaults: dict[str, Any]) -> list[str]:
@@ -881,6 +882,23 @@ def check_bad_values(report: Report, chart: Any) -> None:
         report.run(f"install with {name} is refused", via_render)
         report.run(f"helm lint --strict fails with {name}",
                    lambda: None if lint(values) else f"lint passed with {name}")
+
+
+def check_refused_combinations(report: Report, chart: Any) -> None:
+    """Values that are well-typed but cannot be right: the chart's own checks stop them."""
+    external = load_yaml_file(os.path.join(CI_DIR, "distributed-external.yaml"))
+    dev_beside_oidc = copy.deepcopy(external)
+    dev_beside_oidc["config"]["auth"]["devTokenKey"] = {"existingSecret": "rapport-dev-token", "key": "k"}
+    cases = [("a dev-token key beside an OpenID provider in distributed mode", dev_beside_oidc,
+              "signs people in through the provider only")]
+    for what, values, message in cases:
+        def one(values: dict[str, Any] = values, message: str = message) -> str | None:
+            try:
+                chart.render(copy.deepcopy(values), name=RELEASE, namespace=NAMESPACE, is_install=True)
+            except helm.HelmError as exc:
+                return None if message in str(exc) else f"refused, but the message lacks {message!r}: {exc}"
+            return "rendered; an install would not be stopped"
+        report.run(f"install refuses {what}", one)
 
 
 # --------------------------------------------------------------------------- kustomize

@@ -48,6 +48,23 @@ fn serve_without_configuration_names_every_missing_setting() {
 }
 
 #[test]
+fn a_distributed_gateway_with_a_provider_refuses_dev_tokens() {
+    let (ok, _, err) = rapport(
+        &["serve", "gateway"],
+        &[
+            (
+                "RAPPORT_AUTH__OIDC_ISSUER",
+                "https://login.example.com/realms/acme",
+            ),
+            ("RAPPORT_AUTH__DEV_TOKEN_KEY_FILE", "/etc/rapport/dev.key"),
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("auth.dev_token_key_file"), "{err}");
+    assert!(err.contains("provider only"), "{err}");
+}
+
+#[test]
 fn contacts_needs_the_services_it_gathers_personal_data_from() {
     let (ok, _, err) = rapport(
         &["serve", "contacts"],

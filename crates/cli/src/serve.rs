@@ -148,11 +148,26 @@ async fn leases(module: Module) -> anyhow::Result<Arc<dyn Leases>> {
     )))
 }
 
+/// A distributed gateway with an identity provider signs people in through
+/// it alone: a dev-token key beside it would let whoever holds that one
+/// file mint any tenant's admin. Without a provider (test clusters) dev
+/// tokens are the only sign-in, as in monolithic mode.
+fn refuse_dev_tokens_beside_oidc(config: &Config) -> anyhow::Result<()> {
+    if config.auth.oidc_issuer.is_some() && config.auth.dev_token_key_file.is_some() {
+        bail!(
+            "auth.dev_token_key_file: dev tokens are for monolithic mode and test clusters; \
+             with auth.oidc_issuer set, people sign in through the provider only (remove the key file)"
+        );
+    }
+    Ok(())
+}
+
 pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let Target::One(module) = args.target else {
         bail!("`serve all` is monolithic mode: use `rapport run`");
     };
     let config = Config::load(args.config.config.as_deref())?;
+    refuse_dev_tokens_beside_oidc(&config)?;
     config.validate(needs(module))?;
     let _telemetry = telemetry::init(&config.telemetry, &format!("rapport-{module}"))?;
     let metrics = Metrics::new();

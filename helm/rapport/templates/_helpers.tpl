@@ -472,6 +472,9 @@ checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") . | sh
 {{- if and .Values.config.auth.oidcIssuer (not .Values.config.auth.oidcAudience) -}}
 {{- fail "config.auth.oidcIssuer needs config.auth.oidcAudience: the audience Rapport's tokens name" -}}
 {{- end -}}
+{{- if and (ne .Values.mode "monolithic") .Values.config.auth.oidcIssuer .Values.config.auth.devTokenKey.existingSecret -}}
+{{- fail "config.auth.devTokenKey is for monolithic mode and test clusters: with config.auth.oidcIssuer set, a distributed gateway signs people in through the provider only (unset devTokenKey.existingSecret)" -}}
+{{- end -}}
 {{- if and .Values.config.auth.oidcClientSecret.existingSecret (not .Values.config.auth.oidcClientId) -}}
 {{- fail "config.auth.oidcClientSecret needs config.auth.oidcClientId" -}}
 {{- end -}}
