@@ -223,6 +223,11 @@ async fn provider_tokens_are_verified_and_every_forgery_refused() {
             json!({"claims": {"tenant": null}}),
             "tenant",
         ),
+        (
+            "an ID token (nonce) for the API's audience",
+            json!({"claims": {"nonce": "n-0S6_WzA2Mj"}}),
+            "ID token",
+        ),
     ];
     for (case, spec, why) in refused {
         let token = idp.mint(spec).await;
@@ -352,10 +357,13 @@ async fn a_browser_signs_in_with_the_code_flow_and_pkce_and_its_changes_need_the
         .await
         .unwrap();
     assert_eq!(start.status(), 302);
-    let (login_cookie, attributes) = set_cookie(&start, "rapport_login");
-    for a in ["HttpOnly", "Secure", "SameSite=Lax"] {
+    let (login_cookie, attributes) = set_cookie(&start, "__Host-rapport_login");
+    // `__Host-`: only this host sets or reads them (Secure, Path=/, no
+    // Domain), so a sibling subdomain cannot plant a session.
+    for a in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
         assert!(attributes.contains(a), "{attributes}");
     }
+    assert!(!attributes.contains("Domain"), "{attributes}");
     let to_provider = location(&start);
     assert!(to_provider.starts_with(&idp.issuer), "{to_provider}");
     assert!(
@@ -367,7 +375,7 @@ async fn a_browser_signs_in_with_the_code_flow_and_pkce_and_its_changes_need_the
 
     let callback = sign_in_at_provider(&browser, &idp.issuer, to_provider, "ada", &app.http).await;
     assert!(callback.contains("code="), "{callback}");
-    let login = format!("rapport_login={login_cookie}");
+    let login = format!("__Host-rapport_login={login_cookie}");
 
     // The callback without the sign-in's cookie (another browser) or with
     // another state is refused.
@@ -384,16 +392,16 @@ async fn a_browser_signs_in_with_the_code_flow_and_pkce_and_its_changes_need_the
         .unwrap();
     assert_eq!(done.status(), 302, "{:?}", done.headers());
     assert_eq!(location(&done), "/contacts");
-    let (session, attributes) = set_cookie(&done, "rapport_session");
+    let (session, attributes) = set_cookie(&done, "__Host-rapport_session");
     for a in ["HttpOnly", "Secure", "SameSite=Lax"] {
         assert!(attributes.contains(a), "{attributes}");
     }
-    let (csrf, attributes) = set_cookie(&done, "rapport_csrf");
+    let (csrf, attributes) = set_cookie(&done, "__Host-rapport_csrf");
     assert!(
         !attributes.contains("HttpOnly"),
         "the frontend reads it: {attributes}"
     );
-    let cookies = format!("rapport_session={session}; rapport_csrf={csrf}");
+    let cookies = format!("__Host-rapport_session={session}; __Host-rapport_csrf={csrf}");
 
     // The same code again: single use at the provider.
     assert_eq!(get(&gateway, &callback, Some(&login)).await.0, 401);
@@ -450,7 +458,7 @@ async fn a_browser_signs_in_with_the_code_flow_and_pkce_and_its_changes_need_the
     let mut claims: Value = serde_json::from_slice(&base64_url_decode(body)).unwrap();
     claims["tenant"] = json!("globex");
     let forged = format!(
-        "rapport_session={}.{sig}",
+        "__Host-rapport_session={}.{sig}",
         base64_url_encode(claims.to_string().as_bytes())
     );
     let (status, _) = get(
@@ -477,7 +485,7 @@ async fn a_browser_signs_in_with_the_code_flow_and_pkce_and_its_changes_need_the
         .await
         .unwrap();
     assert_eq!(out.status(), 204);
-    for name in ["rapport_session", "rapport_csrf"] {
+    for name in ["__Host-rapport_session", "__Host-rapport_csrf"] {
         let (value, attributes) = set_cookie(&out, name);
         assert!(
             value.is_empty() && attributes.contains("Max-Age=0"),

@@ -143,7 +143,7 @@ pub async fn start(
     ctx: &ServiceContext,
     dev_tokens: Option<Arc<dyn Authenticator>>,
 ) -> Result<Started, StartError> {
-    let oidc = oidc::OidcVerifier::new(&ctx.config.auth).map(Arc::new);
+    let oidc = oidc::OidcVerifier::new(&ctx.config.auth);
     if let Some(o) = &oidc {
         o.prefetch();
     }

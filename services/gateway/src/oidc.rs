@@ -77,14 +77,17 @@ pub(crate) struct OidcVerifier {
     keys: RwLock<Option<Keys>>,
     /// Held while fetching; remembers when the last fetch started.
     fetching: Mutex<Option<Instant>>,
+    /// This verifier, for refreshing in the background.
+    me: std::sync::Weak<OidcVerifier>,
 }
 
 impl OidcVerifier {
     /// A verifier for the configured provider (`auth.oidc_issuer`, already
     /// validated); its keys are fetched on first use.
-    pub(crate) fn new(auth: &AuthConfig) -> Option<Self> {
+    pub(crate) fn new(auth: &AuthConfig) -> Option<std::sync::Arc<Self>> {
         let issuer = auth.oidc_issuer.clone()?;
-        Some(OidcVerifier {
+        Some(std::sync::Arc::new_cyclic(|me| OidcVerifier {
+            me: me.clone(),
             issuer: issuer.trim_end_matches('/').to_owned(),
             audience: auth.oidc_audience.clone().unwrap_or_default(),
             claims: auth.oidc_claims.clone(),
@@ -95,7 +98,7 @@ impl OidcVerifier {
                 .expect("an HTTP client with a timeout"),
             keys: RwLock::new(None),
             fetching: Mutex::new(None),
-        })
+        }))
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, AuthError> {
@@ -170,9 +173,14 @@ impl OidcVerifier {
         {
             let keys = self.keys.read().await;
             if let Some(k) = keys.as_ref()
-                && k.fetched.elapsed() < MAX_AGE
                 && let Some(key) = k.by_kid.get(kid)
             {
+                // A known key never waits for the provider: an old cache is
+                // refreshed in the background (one fetch at a time, at most
+                // every MIN_REFETCH), so a provider that hangs slows no one.
+                if k.fetched.elapsed() >= MAX_AGE {
+                    self.refresh_in_background();
+                }
                 return Ok(key.clone());
             }
         }
@@ -333,6 +341,20 @@ impl OidcVerifier {
         });
     }
 
+    /// Refreshes the keys in a task of its own, unless a fetch is running.
+    fn refresh_in_background(&self) {
+        if self.fetching.try_lock().is_err() {
+            return;
+        }
+        if let Some(me) = self.me.upgrade() {
+            tokio::spawn(async move {
+                if let Err(e) = me.refresh().await {
+                    tracing::warn!(error = %e, "OIDC keys not refreshed; using the cached ones");
+                }
+            });
+        }
+    }
+
     fn principal(&self, claims: &Value) -> Result<Principal, AuthError> {
         let c = &self.claims;
         let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::trim);
@@ -384,6 +406,14 @@ impl OidcVerifier {
 impl Authenticator for OidcVerifier {
     async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         let claims = self.verified_claims(token, &self.audience).await?;
+        // An ID token proves a sign-in to the client, it is not an API
+        // token: one that names the API's audience (a provider configured
+        // with the client id as audience) still is not accepted.
+        if claims.get("nonce").is_some() || claims.get("at_hash").is_some() {
+            return Err(AuthError::Refused(
+                "an ID token is not an access token; send the access token".into(),
+            ));
+        }
         self.principal(&claims)
     }
 }
@@ -420,13 +450,54 @@ mod tests {
 
     use super::*;
 
-    fn verifier() -> OidcVerifier {
+    fn verifier() -> Arc<OidcVerifier> {
         let auth = AuthConfig {
             oidc_issuer: Some("https://login.example.com/".into()),
             oidc_audience: Some("https://crm.example.com".into()),
             ..AuthConfig::default()
         };
         OidcVerifier::new(&auth).unwrap()
+    }
+
+    /// A provider that accepts connections and never answers.
+    async fn hanging_provider() -> (tokio::net::TcpListener, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        (listener, url)
+    }
+
+    #[tokio::test]
+    async fn a_hanging_provider_does_not_hold_up_requests_with_known_keys() {
+        let (_listener, url) = hanging_provider().await;
+        let auth = AuthConfig {
+            oidc_issuer: Some(url.clone()),
+            oidc_audience: Some("https://crm.example.com".into()),
+            ..AuthConfig::default()
+        };
+        let v = OidcVerifier::new(&auth).unwrap();
+        *v.keys.write().await = Some(Keys {
+            by_kid: HashMap::from([("k1".to_owned(), DecodingKey::from_secret(b"k").unwrap())]),
+            // Older than MAX_AGE: due for a refresh.
+            fetched: Instant::now() - MAX_AGE - Duration::from_secs(1),
+            discovery: Discovery {
+                issuer: url.clone(),
+                jwks_uri: format!("{url}/jwks"),
+                authorization_endpoint: None,
+                token_endpoint: None,
+            },
+        });
+        // Many requests while the refresh hangs: each answers at once from
+        // the cache (a refresh in the request would wait FETCH_TIMEOUT).
+        for _ in 0..20 {
+            let answered = tokio::time::timeout(Duration::from_millis(500), v.key("k1")).await;
+            assert!(matches!(answered, Ok(Ok(_))), "waited for the provider");
+        }
+        // One background fetch is running (holding the lock), not twenty.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            v.fetching.try_lock().is_err(),
+            "the refresh runs in the background"
+        );
     }
 
     #[test]
@@ -473,7 +544,7 @@ mod tests {
             Duration::from_secs(60),
         );
         let with_dev = BearerTokens {
-            oidc: Some(Arc::new(verifier())),
+            oidc: Some(verifier()),
             dev: Some(Arc::new(dev)),
         };
         assert_eq!(
@@ -482,7 +553,7 @@ mod tests {
         );
         // Without a dev key the OIDC verifier refuses HS256 outright: it
         // never asks the provider, never tries a published key as a secret.
-        let oidc = Arc::new(verifier());
+        let oidc = verifier();
         let oidc_only = BearerTokens {
             oidc: Some(oidc.clone()),
             dev: None,

@@ -15,12 +15,12 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
 /// The session cookie (HttpOnly).
-pub(crate) const SESSION_COOKIE: &str = "rapport_session";
+pub(crate) const SESSION_COOKIE: &str = "__Host-rapport_session";
 /// The CSRF token, readable by the frontend's scripts, sent back in
 /// [`CSRF_HEADER`].
-pub(crate) const CSRF_COOKIE: &str = "rapport_csrf";
+pub(crate) const CSRF_COOKIE: &str = "__Host-rapport_csrf";
 /// The sign-in in progress: state, nonce and PKCE verifier (HttpOnly).
-pub(crate) const LOGIN_COOKIE: &str = "rapport_login";
+pub(crate) const LOGIN_COOKIE: &str = "__Host-rapport_login";
 /// The header unsafe requests of a cookie session carry.
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 /// How long a sign-in may take at the provider.
@@ -200,7 +200,9 @@ impl Sessions {
 
 /// A `Set-Cookie` value: always Secure and SameSite=Lax (the provider's
 /// redirect back is a cross-site navigation that must carry the login
-/// cookie); HttpOnly unless scripts must read it (the CSRF token).
+/// cookie); HttpOnly unless scripts must read it (the CSRF token). Names
+/// carry the `__Host-` prefix, which browsers accept only with Secure,
+/// Path=/ and no Domain: a sibling subdomain cannot set or overwrite them.
 pub(crate) fn set_cookie(
     name: &str,
     value: &str,
@@ -295,7 +297,10 @@ mod tests {
     #[test]
     fn cookies_are_read_from_any_cookie_header() {
         let mut h = HeaderMap::new();
-        h.append(header::COOKIE, "a=1; rapport_session=xyz".parse().unwrap());
+        h.append(
+            header::COOKIE,
+            "a=1; __Host-rapport_session=xyz".parse().unwrap(),
+        );
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("xyz"));
         assert_eq!(cookie(&h, CSRF_COOKIE), None);
     }
