@@ -64,13 +64,19 @@ pub trait RoleStore: Send + Sync + 'static {
     ) -> Result<RoleWrite, StoreError>;
 }
 
-/// The permissions as stored: comma-separated names.
+/// The permissions as stored: comma-separated names, as API-key scopes.
 pub(super) fn permissions_text(permissions: &[Permission]) -> String {
-    permissions
-        .iter()
-        .map(|p| p.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
+    super::scopes_text(permissions)
+}
+
+/// Why a write expecting version `expected` (`None`: a create) cannot
+/// apply to a role stored at `stored`, if it cannot.
+pub(super) fn refusal(expected: Option<u64>, stored: Option<u64>) -> Option<RoleWrite> {
+    match (expected, stored) {
+        (None, Some(_)) | (Some(_), None) => Some(RoleWrite::Conflict),
+        (Some(want), Some(have)) if want != have => Some(RoleWrite::Stale),
+        _ => None,
+    }
 }
 
 /// Reads stored permissions back; a name this version does not know (a

@@ -21,7 +21,7 @@ use scylla::{
 
 use super::{
     CustomRole, RoleStore, RoleWrite,
-    roles::{parse_permissions, permissions_text},
+    roles::{parse_permissions, permissions_text, refusal},
     scylla::ScyllaGatewayStore,
 };
 
@@ -130,10 +130,8 @@ impl RoleStore for ScyllaGatewayStore {
         expected: Option<u64>,
         audit: &OutboxMessage,
     ) -> Result<RoleWrite, StoreError> {
-        match (expected, self.stored_version(&r.tenant, &r.name).await?) {
-            (None, Some(_)) | (Some(_), None) => return Ok(RoleWrite::Conflict),
-            (Some(want), Some(have)) if want != have => return Ok(RoleWrite::Stale),
-            _ => {}
+        if let Some(refused) = refusal(expected, self.stored_version(&r.tenant, &r.name).await?) {
+            return Ok(refused);
         }
         self.session
             .batch(

@@ -10,7 +10,7 @@ use rapport_store::{
 
 use super::{
     CustomRole, RoleStore, RoleWrite,
-    roles::{parse_permissions, permissions_text},
+    roles::{parse_permissions, permissions_text, refusal},
     sqlite::{SqliteGatewayStore, time},
 };
 
@@ -79,10 +79,9 @@ impl RoleStore for SqliteGatewayStore {
                     .await?
                     .map(|row| row.get(0))
                     .transpose()?;
-                let outcome = match (expected, stored) {
-                    (None, Some(_)) | (Some(_), None) => RoleWrite::Conflict,
-                    (Some(want), Some(have)) if want as i64 != have => RoleWrite::Stale,
-                    (None, None) => {
+                let outcome = match refusal(expected, stored.map(|v| v as u64)) {
+                    Some(refused) => refused,
+                    None if expected.is_none() => {
                         conn.execute(
                             &format!(
                                 "INSERT INTO custom_roles ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -92,7 +91,7 @@ impl RoleStore for SqliteGatewayStore {
                         .await?;
                         RoleWrite::Done
                     }
-                    (Some(_), Some(_)) => {
+                    None => {
                         conn.execute(
                             "UPDATE custom_roles SET description = ?3, permissions = ?4,
                                  version = ?5, updated_by = ?8, update_time = ?9
