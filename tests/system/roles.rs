@@ -249,14 +249,18 @@ async fn a_burst_over_the_tenants_rate_is_answered_429_with_retry_after() {
 }
 
 /// A tenant may run only its quota of imports at once: one more upload is
-/// answered 429 with Retry-After while the others run, and goes through once
+/// answered 429 with Retry-After while the others run, even one whose file
+/// trickles in for longer than the abandonment period, and goes through once
 /// one has finished; another tenant is not held up.
 #[tokio::test]
 async fn imports_beyond_the_tenants_quota_wait_their_turn() {
     let dir = tempfile::tempdir().unwrap();
     let app = Monolith::start(
         dir.path(),
-        &[("RAPPORT_CONTACTS__MAX_RUNNING_IMPORTS_PER_TENANT", "1")],
+        &[
+            ("RAPPORT_CONTACTS__MAX_RUNNING_IMPORTS_PER_TENANT", "1"),
+            ("RAPPORT_CONTACTS__ABANDONED_IMPORT_AFTER_SECS", "2"),
+        ],
     );
     let admin = app.token("acme", "alice");
     let client = reqwest::Client::new();
@@ -291,6 +295,22 @@ async fn imports_beyond_the_tenants_quota_wait_their_turn() {
         || async {
             let (_, import) = app.get(&format!("/v1/imports/{first}"), &admin).await;
             (import["state"] == "running").then_some(())
+        },
+    )
+    .await;
+
+    // The file trickles: no batch completes, yet past the abandonment
+    // period the running import is still alive and still counts.
+    crate::harness::eventually(
+        "the running import to say it is alive past the abandonment period",
+        std::time::Duration::from_secs(30),
+        || async {
+            let (_, import) = app.get(&format!("/v1/imports/{first}"), &admin).await;
+            let at = |f: &str| {
+                chrono::DateTime::parse_from_rfc3339(import[f].as_str().unwrap_or_default()).ok()
+            };
+            let (created, alive) = (at("create_time")?, at("update_time")?);
+            (alive - created > chrono::Duration::seconds(2)).then_some(())
         },
     )
     .await;

@@ -193,6 +193,11 @@ pub struct ContactsConfig {
     /// Most imports one tenant may run at once (at least 1): a tenant's
     /// bulk loads cannot take every writer from the others.
     pub max_running_imports_per_tenant: usize,
+    /// Seconds without a sign of life after which a running import counts
+    /// as abandoned (its replica crashed) and leaves the tenant's quota. A
+    /// live import, however slowly its file arrives, says so four times in
+    /// this period.
+    pub abandoned_import_after_secs: u64,
 }
 
 impl Default for ContactsConfig {
@@ -200,6 +205,7 @@ impl Default for ContactsConfig {
         ContactsConfig {
             default_phone_region: "US".into(),
             max_running_imports_per_tenant: 2,
+            abandoned_import_after_secs: 600,
         }
     }
 }
@@ -621,6 +627,12 @@ impl Config {
                     );
                 }
             }
+        }
+        if self.contacts.abandoned_import_after_secs < 2 {
+            bad(
+                "contacts.abandoned_import_after_secs",
+                "must be at least 2: a running import says it is alive a quarter of this period apart",
+            );
         }
         if self.contacts.max_running_imports_per_tenant == 0 {
             bad(

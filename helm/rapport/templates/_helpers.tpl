@@ -209,7 +209,7 @@ lifecycle:
 {{- $a := .Values.config.auth -}}
 {{- $auth := dict "dev_token_key_file" nil "oidc_issuer" ($a.oidcIssuer | default nil) "oidc_audience" ($a.oidcAudience | default nil) "oidc_claims" $a.oidcClaims "oidc_leeway_seconds" (int $a.oidcLeewaySeconds) "oidc_client_id" ($a.oidcClientId | default nil) "oidc_redirect_url" ($a.oidcRedirectUrl | default nil) "session_ttl_hours" (int $a.sessionTtlHours) -}}
 {{- $outbox := dict "relay_enabled" .Values.config.outbox.relayEnabled "poll_interval_ms" (int .Values.config.outbox.pollIntervalMs) -}}
-{{- $contacts := dict "default_phone_region" .Values.config.contacts.defaultPhoneRegion "max_running_imports_per_tenant" (int .Values.config.contacts.maxRunningImportsPerTenant) -}}
+{{- $contacts := dict "default_phone_region" .Values.config.contacts.defaultPhoneRegion "max_running_imports_per_tenant" (int .Values.config.contacts.maxRunningImportsPerTenant) "abandoned_import_after_secs" (int .Values.config.contacts.abandonedImportAfterSeconds) -}}
 {{- $limits := dict -}}
 {{- range $class, $rate := .Values.config.gateway.rateLimits -}}
 {{- $_ := set $limits $class (dict "per_second" (float64 $rate.perSecond) "burst" (int $rate.burst)) -}}

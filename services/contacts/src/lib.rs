@@ -41,8 +41,10 @@ pub async fn start(ctx: &ServiceContext) -> Result<Started, StartError> {
         .map(|peer| ctx.late_peer(peer))
         .into();
     let api = Arc::new(
-        api::ContactsApi::new(store, signal, region, holders)
-            .with_import_quota(ctx.config.contacts.max_running_imports_per_tenant),
+        api::ContactsApi::new(store, signal, region, holders).with_import_quota(
+            ctx.config.contacts.max_running_imports_per_tenant,
+            std::time::Duration::from_secs(ctx.config.contacts.abandoned_import_after_secs),
+        ),
     );
     let routes = tonic::service::Routes::new(
         ContactsServiceServer::new(api::ContactsGrpc(api))

@@ -36,10 +36,6 @@ use crate::{
     store::{ChangeSet, ImportQuota, Put, StartImport},
 };
 
-/// A running import that made no progress for this long was abandoned
-/// (its replica crashed) and no longer counts against the tenant's quota.
-const STALE_IMPORT: chrono::Duration = chrono::Duration::minutes(10);
-
 /// Rows per committed batch.
 const BATCH_ROWS: usize = 10_000;
 /// Chunks buffered between the network and the parser.
@@ -547,7 +543,9 @@ impl ContactsApi {
         // conditional on the import still being pending.
         let quota = ImportQuota {
             max_running: self.max_running_imports,
-            stale_before: Utc::now() - STALE_IMPORT,
+            stale_before: Utc::now()
+                - chrono::Duration::from_std(self.abandoned_import_after)
+                    .unwrap_or(chrono::Duration::MAX),
         };
         let started = if pending.state == ImportState::Pending {
             self.store
@@ -689,7 +687,30 @@ impl ContactsApi {
                 }
             }
         });
-        while let Some(batch) = valid_rx.recv().await {
+        // A file that trickles in may take longer than the abandonment
+        // period per batch: the import says it is alive between batches, so
+        // it keeps counting against the quota.
+        let mut alive = tokio::time::interval(self.abandoned_import_after / 4);
+        alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        alive.tick().await;
+        loop {
+            let batch = tokio::select! {
+                batch = valid_rx.recv() => match batch {
+                    Some(batch) => batch,
+                    None => break,
+                },
+                _ = alive.tick() => {
+                    // This loop is the import's only writer while it runs.
+                    job.update_time = Utc::now();
+                    job.bytes_processed = bytes.load(Ordering::Relaxed);
+                    self.store
+                        .put_import(&p.tenant, job, None)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    continue;
+                }
+            };
+            alive.reset();
             let mut attempt = 0;
             loop {
                 let mut outcome = self

@@ -36,6 +36,8 @@ use crate::{
 
 /// Imports one tenant may run at once unless configured.
 pub const DEFAULT_MAX_RUNNING_IMPORTS: usize = 2;
+/// How long a running import may stay silent before it counts as abandoned.
+pub const DEFAULT_ABANDONED_IMPORT_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Error domain in `ErrorInfo`.
 const DOMAIN: &str = "contacts.rapport";
@@ -49,6 +51,8 @@ pub struct ContactsApi {
     holders: Arc<Vec<LatePeer>>,
     /// Most imports one tenant may run at once.
     max_running_imports: usize,
+    /// A running import silent this long was abandoned.
+    abandoned_import_after: std::time::Duration,
 }
 
 impl ContactsApi {
@@ -66,12 +70,15 @@ impl ContactsApi {
             default_region,
             holders: Arc::new(holders),
             max_running_imports: DEFAULT_MAX_RUNNING_IMPORTS,
+            abandoned_import_after: DEFAULT_ABANDONED_IMPORT_AFTER,
         }
     }
 
-    /// With at most `n` imports running at once per tenant.
-    pub fn with_import_quota(mut self, n: usize) -> Self {
+    /// With at most `n` imports running at once per tenant; one silent for
+    /// `abandoned_after` no longer counts.
+    pub fn with_import_quota(mut self, n: usize, abandoned_after: std::time::Duration) -> Self {
         self.max_running_imports = n.max(1);
+        self.abandoned_import_after = abandoned_after.max(std::time::Duration::from_secs(2));
         self
     }
 
