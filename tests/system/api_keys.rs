@@ -2,102 +2,11 @@
 //! token shown once), the partner calls the REST API with it, and a
 //! revoked key stops working on every gateway replica within seconds.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    sync::mpsc,
-    time::Duration,
-};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Monolith, eventually};
-
-/// A second gateway (`rapport serve gateway`) in front of the monolith's
-/// services and API key database, as a second replica would be.
-struct GatewayReplica {
-    child: Child,
-    http: String,
-    client: reqwest::Client,
-}
-
-impl GatewayReplica {
-    fn start(app: &Monolith) -> GatewayReplica {
-        let dir = app.data_dir();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rapport"));
-        cmd.args(["serve", "gateway"]);
-        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("RAPPORT_")) {
-            cmd.env_remove(k);
-        }
-        for service in ["contacts", "deals", "tasks", "comms", "analytics"] {
-            cmd.env(
-                format!("RAPPORT_PEERS__{}", service.to_uppercase()),
-                &app.grpc[service],
-            );
-        }
-        let log = std::fs::File::create(dir.join("replica.log")).unwrap();
-        cmd.env("RAPPORT_HTTP_ADDR", "127.0.0.1:0")
-            .env(
-                "RAPPORT_AUTH__DEV_TOKEN_KEY_FILE",
-                dir.join("dev-token.key"),
-            )
-            .env(
-                "RAPPORT_AUTH__PRINCIPAL_KEY_FILE",
-                dir.join("principal.key"),
-            )
-            .env("RAPPORT_STORE__SQLITE__PATH", dir.join("gateway.db"))
-            .env("RAPPORT_KAFKA__BOOTSTRAP_SERVERS", &app.kafka)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log));
-        let mut child = cmd.spawn().expect("spawn rapport serve gateway");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        loop {
-            match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) => {
-                    if let Some(addr) = line.split("is serving on ").nth(1) {
-                        return GatewayReplica {
-                            child,
-                            http: format!("http://{}", addr.trim()),
-                            client: reqwest::Client::new(),
-                        };
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let log = std::fs::read_to_string(dir.join("replica.log")).unwrap_or_default();
-                    panic!("the second gateway did not start; log:\n{log}");
-                }
-            }
-        }
-    }
-
-    async fn get(&self, path: &str, token: &str) -> u16 {
-        self.client
-            .get(format!("{}{path}", self.http))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    }
-}
-
-impl Drop for GatewayReplica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::harness::{GatewayReplica, Monolith, eventually};
 
 fn refused(what: &str, (status, body): (u16, Value), permission: &str) {
     assert_eq!(status, 403, "{what}: {body}");

@@ -22,9 +22,13 @@ const DEADLINE: Duration = Duration::from_secs(60);
 const USER_AGENT: &str = "audit-test/1.0";
 const FORWARDED_FOR: &str = "198.51.100.7";
 
-/// POSTs that change no record: searches (which must leave no entry) and
-/// signing a browser out (it only clears the browser's cookies).
-const READS_BY_POST: &[&str] = &["searchContacts", "searchCompanies", "signOut"];
+/// POSTs that change no record: searches (which must leave no entry).
+const READS_BY_POST: &[&str] = &["searchContacts", "searchCompanies"];
+
+/// Changes to browser sessions: only a sign-in through the test identity
+/// provider makes one, so `oidc::sessions_end_on_the_server_by_sign_out_by_their_owner_and_by_an_admin`
+/// checks their entries (who ended which session).
+const AUDITED_IN_THE_OIDC_TESTS: &[&str] = &["signOut", "deleteUserSession", "revokeUserSessions"];
 
 /// Every POST, PUT, PATCH and DELETE operation of `docs/openapi.yaml`, read
 /// from the document itself so a new endpoint cannot be forgotten here.
@@ -545,7 +549,11 @@ async fn every_mutating_endpoint_leaves_an_entry_and_tenants_see_only_their_own(
     // Every mutating operation of the document was exercised above.
     let missing: Vec<String> = mutating_operations()
         .into_iter()
-        .filter(|op| !expected.contains_key(op.as_str()) && !READS_BY_POST.contains(&op.as_str()))
+        .filter(|op| {
+            !expected.contains_key(op.as_str())
+                && !READS_BY_POST.contains(&op.as_str())
+                && !AUDITED_IN_THE_OIDC_TESTS.contains(&op.as_str())
+        })
         .collect();
     assert!(
         missing.is_empty(),

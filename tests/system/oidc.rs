@@ -492,6 +492,14 @@ async fn a_browser_signs_in_with_the_code_flow_and_pkce_and_its_changes_need_the
             "{name}: {attributes}"
         );
     }
+    // The session ended on the server too: the cookie, kept, is refused.
+    let (status, _) = get(
+        &gateway,
+        &format!("{}/v1/auth/session", app.http),
+        Some(&cookies),
+    )
+    .await;
+    assert_eq!(status, 401);
 }
 
 /// GET with an optional Cookie header: status and JSON body.
@@ -515,4 +523,237 @@ fn base64_url_decode(s: &str) -> Vec<u8> {
 fn base64_url_encode(b: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// A browser signed in through the provider: its gateway cookies and CSRF
+/// token.
+struct Browser {
+    cookies: String,
+    csrf: String,
+}
+
+/// Signs `login` in through the code flow in a browser of its own (its
+/// own provider cookies), as `user_agent`.
+async fn browser_sign_in(app: &Monolith, idp: &Idp, login: &str, user_agent: &str) -> Browser {
+    let no_redirects = || {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(user_agent)
+    };
+    let browser = no_redirects().cookie_store(true).build().unwrap();
+    let gateway = no_redirects().build().unwrap();
+    let start = gateway
+        .get(format!("{}/v1/auth/login", app.http))
+        .send()
+        .await
+        .unwrap();
+    let (login_cookie, _) = set_cookie(&start, "__Host-rapport_login");
+    let callback =
+        sign_in_at_provider(&browser, &idp.issuer, location(&start), login, &app.http).await;
+    let done = gateway
+        .get(&callback)
+        .header(
+            reqwest::header::COOKIE,
+            format!("__Host-rapport_login={login_cookie}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 302, "{:?}", done.headers());
+    let (session, _) = set_cookie(&done, "__Host-rapport_session");
+    let (csrf, _) = set_cookie(&done, "__Host-rapport_csrf");
+    Browser {
+        cookies: format!("__Host-rapport_session={session}; __Host-rapport_csrf={csrf}"),
+        csrf,
+    }
+}
+
+/// Who `b` is signed in as, per `GET /v1/auth/session`.
+async fn me(app: &Monolith, b: &Browser) -> (u16, Value) {
+    b.get(&format!("{}/v1/auth/session", app.http)).await
+}
+
+impl Browser {
+    async fn get(&self, url: &str) -> (u16, Value) {
+        get(&reqwest::Client::new(), url, Some(&self.cookies)).await
+    }
+
+    async fn send(&self, method: reqwest::Method, url: &str) -> (u16, Value) {
+        let resp = reqwest::Client::new()
+            .request(method, url)
+            .header(reqwest::header::COOKIE, &self.cookies)
+            .header("x-csrf-token", &self.csrf)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// Sessions end on the server, not only in the browser: signing out, the
+/// person ending one of their other sessions, and an admin ending all of
+/// someone's sessions each make the cookie (and any copy of it) useless,
+/// on every gateway replica within seconds; a rep cannot end anyone
+/// else's; each sign-in and each ending is audited.
+#[tokio::test]
+async fn sessions_end_on_the_server_by_sign_out_by_their_owner_and_by_an_admin() {
+    let idp = Idp::start(AUDIENCE, "http://127.0.0.1:9/unused");
+    let dir = tempfile::tempdir().unwrap();
+    let app = Monolith::start(
+        dir.path(),
+        &[
+            ("RAPPORT_AUTH__OIDC_ISSUER", idp.issuer.as_str()),
+            ("RAPPORT_AUTH__OIDC_AUDIENCE", AUDIENCE),
+            ("RAPPORT_AUTH__OIDC_CLIENT_ID", idp.client_id.as_str()),
+            (
+                "RAPPORT_AUTH__OIDC_CLIENT_SECRET",
+                idp.client_secret.as_str(),
+            ),
+        ],
+    );
+    idp.set_redirect(&format!("{}/v1/auth/callback", app.http))
+        .await;
+    let replica = crate::harness::GatewayReplica::start(&app);
+    let laptop = browser_sign_in(&app, &idp, "ada", "Laptop/1.0").await;
+    let phone = browser_sign_in(&app, &idp, "ada", "Phone/2.0").await;
+    let tablet = browser_sign_in(&app, &idp, "ada", "Tablet/3.0").await;
+    let grace = browser_sign_in(&app, &idp, "grace", "Desk/4.0").await;
+    let (status, phone_me) = me(&app, &phone).await;
+    assert_eq!(status, 200, "{phone_me}");
+    let phone_id = phone_me["id"].as_str().unwrap().to_owned();
+    let id_of = |v: Value| v["id"].as_str().unwrap().to_owned();
+    let laptop_id = id_of(me(&app, &laptop).await.1);
+    let tablet_id = id_of(me(&app, &tablet).await.1);
+
+    // Ada sees her three sessions, newest first, told apart by browser.
+    let sessions_url = format!("{}/v1/users/ada/sessions", app.http);
+    let (status, listed) = laptop.get(&sessions_url).await;
+    assert_eq!(status, 200, "{listed}");
+    let agents: Vec<&str> = listed["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["user_agent"].as_str().unwrap())
+        .collect();
+    assert_eq!(agents, ["Tablet/3.0", "Phone/2.0", "Laptop/1.0"]);
+    assert!(
+        !listed.to_string().contains(&laptop.csrf),
+        "no secret is listed"
+    );
+
+    // A rep may not list or end someone else's sessions.
+    let (status, problem) = grace.get(&sessions_url).await;
+    assert_eq!(status, 403, "{problem}");
+    let (status, _) = grace
+        .send(
+            reqwest::Method::DELETE,
+            &format!("{sessions_url}/{phone_id}"),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(me(&app, &phone).await.0, 200);
+
+    // From her laptop, Ada ends the phone's session: its cookie fails at
+    // once here and within seconds on the other replica.
+    let replica_me = |b: &Browser| {
+        let url = format!("{}/v1/users/ada/sessions", replica.http);
+        let cookies = b.cookies.clone();
+        let client = replica.client.clone();
+        async move {
+            client
+                .get(url)
+                .header(reqwest::header::COOKIE, cookies)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        replica_me(&phone).await,
+        200,
+        "the replica takes the cookie"
+    );
+    let (status, _) = laptop
+        .send(
+            reqwest::Method::DELETE,
+            &format!("{sessions_url}/{phone_id}"),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(me(&app, &phone).await.0, 401);
+    eventually(
+        "the replica to refuse the ended session",
+        Duration::from_secs(10),
+        || async { (replica_me(&phone).await == 401).then_some(()) },
+    )
+    .await;
+    assert_eq!(me(&app, &laptop).await.0, 200);
+
+    // Signing out ends the session on the server: a copy of the cookie
+    // kept elsewhere no longer works.
+    let (status, _) = tablet
+        .send(
+            reqwest::Method::POST,
+            &format!("{}/v1/auth/logout", app.http),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(me(&app, &tablet).await.0, 401);
+
+    // An admin (a dev token here) ends every session Ada still has.
+    let admin = app.token("acme", "alice");
+    let (status, revoked) = app
+        .post("/v1/users/ada/sessions:revoke", &admin, json!({}))
+        .await;
+    assert_eq!(status, 200, "{revoked}");
+    assert_eq!(revoked["revoked"].as_array().unwrap().len(), 1, "{revoked}");
+    assert_eq!(me(&app, &laptop).await.0, 401);
+    let (status, listed) = app.get("/v1/users/ada/sessions", &admin).await;
+    assert_eq!(status, 200);
+    assert!(
+        listed["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["revoke_time"].is_string()),
+        "{listed}"
+    );
+    // Grace was not touched; another tenant's admin finds no Ada.
+    assert_eq!(me(&app, &grace).await.0, 200);
+    let (status, theirs) = app
+        .get("/v1/users/ada/sessions", &app.token("globex", "gina"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(theirs["sessions"], json!([]));
+
+    // Each sign-in and each ending (by its owner, by signing out, by an
+    // admin) is in the audit trail, with who ended it.
+    for (id, ended_by) in [
+        (&phone_id, "ada"),
+        (&tablet_id, "ada"),
+        (&laptop_id, "alice"),
+    ] {
+        let resource = format!("users/ada/sessions/{id}");
+        let trail = eventually(
+            "the session's audit entries",
+            Duration::from_secs(30),
+            || async {
+                let (_, trail) = app
+                    .get(&format!("/v1/audit?resource={resource}"), &admin)
+                    .await;
+                let entries = trail["entries"].as_array()?.clone();
+                (entries.len() == 2).then_some(entries)
+            },
+        )
+        .await;
+        let said = |i: usize, k: &str| trail[i][k].as_str().unwrap_or_default().to_owned();
+        assert_eq!(
+            (said(0, "change"), said(1, "change")),
+            ("updated".into(), "created".into())
+        );
+        assert_eq!(said(0, "actor"), ended_by, "{resource}: {trail:?}");
+    }
 }

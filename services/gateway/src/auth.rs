@@ -40,7 +40,7 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.to_str().ok())
         else {
             // No bearer token: a browser's session cookie, if any.
-            let principal = resolve(state, session_principal(parts, state)?).await?;
+            let principal = resolve(state, session_principal(parts, state).await?).await?;
             return charge(state, &parts.method, parts.uri.path(), principal, None);
         };
         let token = header
@@ -85,9 +85,10 @@ async fn resolve(state: &AppState, principal: Principal) -> Result<Principal, Pr
         .map_err(crate::routes::store_problem)
 }
 
-/// The principal of the request's session cookie; a request that changes
-/// something must also carry the session's CSRF token.
-fn session_principal(parts: &Parts, state: &AppState) -> Result<Principal, Problem> {
+/// The principal of the request's session cookie, if the session is still
+/// live; a request that changes something must also carry the session's
+/// CSRF token.
+async fn session_principal(parts: &Parts, state: &AppState) -> Result<Principal, Problem> {
     let unauthorized = |e: AuthError| {
         Problem::new(
             axum::http::StatusCode::UNAUTHORIZED,
@@ -112,6 +113,17 @@ fn session_principal(parts: &Parts, state: &AppState) -> Result<Principal, Probl
         if !state.sessions.csrf_matches(&session.sid, token) {
             return Err(csrf_problem());
         }
+    }
+    let id = crate::live_sessions::public_id(&session.sid);
+    if !state
+        .live_sessions
+        .is_live(&session.principal, &id)
+        .await
+        .map_err(store_problem)?
+    {
+        return Err(unauthorized(AuthError::Refused(
+            "the session was ended (signed out); sign in again".into(),
+        )));
     }
     Ok(session.principal)
 }

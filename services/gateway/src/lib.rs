@@ -3,8 +3,8 @@
 //! It authenticates callers (bearer tokens through an [`Authenticator`],
 //! API keys of partner systems against its own store), takes the tenant
 //! from the token, and calls the services over gRPC with the principal and
-//! the request's origin in sealed metadata. It owns the tenants' API keys
-//! and the index of the audit trail (`/v1/audit`, consumed from
+//! the request's origin in sealed metadata. It owns the tenants' API keys,
+//! custom roles and browser sessions, and the index of the audit trail (`/v1/audit`, consumed from
 //! `rapport.audit.v1`). Errors leave as `application/problem+json`
 //! (RFC 9457).
 
@@ -17,6 +17,7 @@ mod audit_index;
 mod auth;
 mod http_layer;
 mod json;
+mod live_sessions;
 mod oidc;
 mod peers;
 mod problem;
@@ -58,6 +59,8 @@ pub(crate) struct AppState {
     pub(crate) outbox: OutboxSignal,
     /// Browser sessions (signed cookies).
     pub(crate) sessions: Arc<session::Sessions>,
+    /// Which sessions are still live (ended ones fail within seconds).
+    pub(crate) live_sessions: Arc<live_sessions::LiveSessions>,
     /// Browser sign-in, when the provider and client are configured.
     pub(crate) sign_in: Option<Arc<routes::SignIn>>,
 }
@@ -112,6 +115,7 @@ fn router(
     ));
     let state = AppState {
         sessions,
+        live_sessions: Arc::new(live_sessions::LiveSessions::new(stores.sessions.clone())),
         sign_in,
         peers: Peers::connect(ctx)?,
         authenticator,

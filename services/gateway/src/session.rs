@@ -65,6 +65,18 @@ pub(crate) struct Session {
     pub(crate) exp: i64,
 }
 
+/// A session just created.
+pub(crate) struct NewSession {
+    /// The session cookie's value.
+    pub(crate) cookie: String,
+    /// Its CSRF token.
+    pub(crate) csrf: String,
+    /// The session id inside the cookie.
+    pub(crate) sid: String,
+    /// When it ends.
+    pub(crate) expire_time: chrono::DateTime<Utc>,
+}
+
 /// Signs and opens the gateway's cookies.
 pub(crate) struct Sessions {
     key: Vec<u8>,
@@ -115,8 +127,9 @@ impl Sessions {
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()
     }
 
-    /// A new session for `p`: the session cookie's value and its CSRF token.
-    pub(crate) fn create(&self, p: &Principal) -> (String, String) {
+    /// A new session for `p`: the session cookie's value, its CSRF token
+    /// and what the gateway records of it.
+    pub(crate) fn create(&self, p: &Principal) -> NewSession {
         let claims = SessionClaims {
             tenant: p.tenant.to_string(),
             user: p.user.to_string(),
@@ -125,7 +138,12 @@ impl Sessions {
             sid: random_token(),
             exp: Utc::now().timestamp() + self.ttl.as_secs() as i64,
         };
-        (self.sign("session", &claims), self.csrf_token(&claims.sid))
+        NewSession {
+            cookie: self.sign("session", &claims),
+            csrf: self.csrf_token(&claims.sid),
+            expire_time: chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or_default(),
+            sid: claims.sid,
+        }
     }
 
     /// The session a cookie value holds, unless forged or expired.
@@ -251,8 +269,10 @@ mod tests {
     #[test]
     fn a_session_round_trips_and_cannot_be_edited() {
         let s = sessions();
-        let (cookie, csrf) = s.create(&ada());
+        let new = s.create(&ada());
+        let (cookie, csrf) = (new.cookie, new.csrf);
         let session = s.open_session(&cookie).unwrap();
+        assert_eq!(session.sid, new.sid);
         assert_eq!(session.principal, ada());
         assert!(s.csrf_matches(&session.sid, &csrf));
         assert!(!s.csrf_matches(&session.sid, &random_token()));
@@ -280,7 +300,7 @@ mod tests {
     #[test]
     fn an_expired_session_is_refused() {
         let s = Sessions::new(vec![7; 32], Duration::ZERO);
-        let (cookie, _) = s.create(&ada());
+        let cookie = s.create(&ada()).cookie;
         std::thread::sleep(Duration::from_millis(1100));
         assert!(s.open_session(&cookie).is_none());
     }

@@ -79,6 +79,9 @@ pub enum Permission {
     ReadAudit,
     /// Define, change and delete the tenant's custom roles.
     ManageRoles,
+    /// List and end other people's browser sessions (anyone may end their
+    /// own).
+    ManageSessions,
 }
 
 /// Every record permission that means something, with its stable name.
@@ -110,7 +113,7 @@ pub const RECORD_PERMISSIONS: [(Object, Action, &str); 20] = {
 };
 
 /// The permissions that are not about one object, with their names.
-const TENANT_PERMISSIONS: [(Permission, &str); 9] = [
+const TENANT_PERMISSIONS: [(Permission, &str); 10] = [
     (Permission::ViewTeamRecords, "records.view_team"),
     (Permission::ViewAllRecords, "records.view_all"),
     (Permission::ManageCustomFields, "custom_fields.manage"),
@@ -120,6 +123,7 @@ const TENANT_PERMISSIONS: [(Permission, &str); 9] = [
     (Permission::ManageApiKeys, "api_keys.manage"),
     (Permission::ReadAudit, "audit.read"),
     (Permission::ManageRoles, "roles.manage"),
+    (Permission::ManageSessions, "sessions.manage"),
 ];
 
 /// `records.<action>`: the action on every object that has it. Names of
@@ -402,6 +406,7 @@ mod tests {
             Permission::ErasePersonalData,
             Permission::ExportPersonalData,
             Permission::ManageRoles,
+            Permission::ManageSessions,
         ] {
             assert!(with(&[Role::Admin]).may(p), "{p:?}");
             for role in [Role::Manager, Role::Rep, Role::System, Role::ReadOnly] {

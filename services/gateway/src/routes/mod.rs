@@ -19,6 +19,7 @@ mod interactions;
 mod merge_patch;
 mod personal_data;
 mod roles;
+mod sessions;
 mod settings;
 mod sign_in;
 mod tasks;
@@ -114,6 +115,12 @@ pub(crate) fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
         .route("/v1/auth/callback", get(sign_in::callback))
         .route("/v1/auth/session", get(sign_in::session))
         .route("/v1/auth/logout", post(sign_in::logout))
+        .route("/v1/users/{user}/sessions", get(sessions::list))
+        .route(
+            "/v1/users/{user}/sessions:revoke",
+            post(sessions::revoke_all),
+        )
+        .route("/v1/users/{user}/sessions/{id}", delete(sessions::delete))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/v1/openapi.yaml", get(health::openapi))

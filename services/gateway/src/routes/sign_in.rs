@@ -9,17 +9,25 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use rapport_platform::identity::AuthError;
+use chrono::Utc;
+use rapport_platform::{
+    audit::{AuditDraft, Change, Origin, diff},
+    events::sources,
+    identity::AuthError,
+};
 use serde::{Deserialize, Serialize};
 
 use super::query;
 use crate::{
     AppState,
+    live_sessions::public_id,
     oidc::OidcVerifier,
     problem::Problem,
     session::{
-        CSRF_COOKIE, CSRF_HEADER, LOGIN_COOKIE, SESSION_COOKIE, cookie, pkce_challenge, set_cookie,
+        CSRF_COOKIE, CSRF_HEADER, LOGIN_COOKIE, NewSession, SESSION_COOKIE, Session, cookie,
+        pkce_challenge, set_cookie,
     },
+    store::StoredSession,
 };
 
 /// The gateway as an OIDC client of the provider.
@@ -226,7 +234,9 @@ pub(crate) async fn callback(
         .id_token_principal(&id_token, &sign_in.client_id, &login.nonce)
         .await
         .map_err(refused)?;
-    let (session, csrf) = state.sessions.create(&principal);
+    let new = state.sessions.create(&principal);
+    record(&state, &principal, &new).await?;
+    let (session, csrf) = (new.cookie, new.csrf);
     let ttl = state.sessions.ttl();
     let mut resp = (
         StatusCode::FOUND,
@@ -253,9 +263,52 @@ pub(crate) async fn callback(
     Ok(resp)
 }
 
+/// Records a new session (so it can be ended on the server) with the
+/// sign-in's audit entry.
+async fn record(
+    state: &AppState,
+    principal: &rapport_platform::identity::Principal,
+    new: &NewSession,
+) -> Result<(), Problem> {
+    let origin = Origin::current();
+    let now = Utc::now();
+    let stored = StoredSession {
+        tenant: principal.tenant.clone(),
+        user: principal.user.clone(),
+        id: public_id(&new.sid),
+        create_time: now,
+        expire_time: new.expire_time,
+        revoke_time: None,
+        user_agent: origin.user_agent.clone(),
+        address: origin.client_ip.clone(),
+    };
+    let audit = AuditDraft::new(
+        super::sessions::resource(&stored.user, &stored.id),
+        Change::Created,
+    )
+    .with_fields(diff(
+        None,
+        Some(&serde_json::json!({
+            "expire_time": stored.expire_time.to_rfc3339(),
+            "user_agent": stored.user_agent,
+        })),
+    ))
+    .into_outbox(principal, sources::GATEWAY, now);
+    state
+        .live_sessions
+        .store()
+        .create_session(&stored, &audit)
+        .await
+        .map_err(super::store_problem)?;
+    state.outbox.notify();
+    Ok(())
+}
+
 /// Who a session is, for the frontend.
 #[derive(Debug, Serialize)]
 pub(crate) struct SessionJson {
+    /// The session's id in `/v1/users/{user}/sessions`.
+    id: String,
     tenant: String,
     user: String,
     roles: Vec<String>,
@@ -265,16 +318,32 @@ pub(crate) struct SessionJson {
     expire_time: String,
 }
 
-/// `GET /v1/auth/session`: the signed-in user, or 401.
+/// The request's session, if its cookie holds one that is still live.
+async fn live_session(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, Problem> {
+    let Some(s) = cookie(headers, SESSION_COOKIE).and_then(|c| state.sessions.open_session(c))
+    else {
+        return Ok(None);
+    };
+    let live = state
+        .live_sessions
+        .is_live(&s.principal, &public_id(&s.sid))
+        .await
+        .map_err(super::store_problem)?;
+    Ok(live.then_some(s))
+}
+
+/// `GET /v1/auth/session`: the signed-in user, or 401 (also once the
+/// session was ended on the server).
 pub(crate) async fn session(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<axum::Json<SessionJson>, Problem> {
-    let s = cookie(&headers, SESSION_COOKIE)
-        .and_then(|c| state.sessions.open_session(c))
+    let s = live_session(&state, &headers)
+        .await?
         .ok_or_else(|| refused(AuthError::Missing))?;
     let p = &s.principal;
     Ok(axum::Json(SessionJson {
+        id: public_id(&s.sid),
         tenant: p.tenant.to_string(),
         user: p.user.to_string(),
         roles: p.roles.iter().map(|r| r.as_str().to_owned()).collect(),
@@ -286,13 +355,14 @@ pub(crate) async fn session(
     }))
 }
 
-/// `POST /v1/auth/logout`: ends the session in this browser (needs the
-/// CSRF token, so another site cannot sign people out).
+/// `POST /v1/auth/logout`: ends the session on the server, so a copy of
+/// the cookie stops working too, and clears it from this browser (needs
+/// the CSRF token, so another site cannot sign people out).
 pub(crate) async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    if let Some(s) = cookie(&headers, SESSION_COOKIE).and_then(|c| state.sessions.open_session(c)) {
+    if let Some(s) = live_session(&state, &headers).await? {
         let token = headers
             .get(CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
@@ -300,6 +370,8 @@ pub(crate) async fn logout(
         if !state.sessions.csrf_matches(&s.sid, token) {
             return Err(crate::auth::csrf_problem());
         }
+        let p = &s.principal;
+        super::sessions::end(&state, p, &p.tenant, &p.user, &[public_id(&s.sid)]).await?;
     }
     let mut resp = StatusCode::NO_CONTENT.into_response();
     let h = resp.headers_mut();

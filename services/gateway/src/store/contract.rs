@@ -1,5 +1,5 @@
-//! The contract every gateway store backend must meet: API keys and custom
-//! roles with their audit entries, and the audit index.
+//! The contract every gateway store backend must meet: API keys, custom
+//! roles and sessions with their audit entries, and the audit index.
 
 use chrono::{Duration, SubsecRound, Utc};
 use rapport_platform::identity::{Object, Permission, TenantId, UserId};
@@ -9,11 +9,11 @@ use uuid::Uuid;
 
 use super::{
     ApiKey, ApiKeyStore, AuditFilter, AuditRecord, AuditStore, CustomRole, RoleStore, RoleWrite,
-    SqliteGatewayStore,
+    SessionStore, SqliteGatewayStore, StoredSession,
 };
 
 /// What each backend offers the tests: the stores and their outbox.
-trait Backend: ApiKeyStore + AuditStore + RoleStore {
+trait Backend: ApiKeyStore + AuditStore + RoleStore + SessionStore {
     fn outbox(&self) -> std::sync::Arc<dyn rapport_store::Outbox>;
 }
 
@@ -351,10 +351,87 @@ async fn roles_change_by_version_with_an_entry_each(s: &dyn Backend) {
     assert_eq!(s.outbox().backlog().await.unwrap(), backlog + 4);
 }
 
+fn session(tenant: &str, user: &str, id: &str, minutes_ago: i64) -> StoredSession {
+    let create_time = Utc::now().trunc_subsecs(3) - Duration::minutes(minutes_ago);
+    StoredSession {
+        tenant: TenantId::parse(tenant).unwrap(),
+        user: UserId::parse(user).unwrap(),
+        id: id.into(),
+        create_time,
+        expire_time: create_time + Duration::hours(12),
+        revoke_time: None,
+        user_agent: "Firefox".into(),
+        address: "192.0.2.7".into(),
+    }
+}
+
+fn session_audit(s: &StoredSession) -> OutboxMessage {
+    OutboxMessage {
+        key: format!("{}/sessions/{}", s.tenant, s.id),
+        ..audit(&key(s.tenant.as_str(), "unused"))
+    }
+}
+
+async fn sessions_end_once_each_with_an_entry_and_stay_with_their_user(s: &dyn Backend) {
+    let backlog = s.outbox().backlog().await.unwrap();
+    let laptop = session("acme", "ada", "s1", 60);
+    let phone = session("acme", "ada", "s2", 5);
+    // The same user name in another tenant is another person.
+    let other = session("globex", "ada", "s3", 1);
+    for x in [&laptop, &phone, &other] {
+        s.create_session(x, &session_audit(x)).await.unwrap();
+    }
+    let (acme, ada) = (&laptop.tenant, &laptop.user);
+    assert_eq!(
+        s.sessions(acme, ada).await.unwrap(),
+        vec![phone.clone(), laptop.clone()],
+        "newest first"
+    );
+    assert_eq!(
+        s.session(acme, ada, "s1").await.unwrap(),
+        Some(laptop.clone())
+    );
+    assert_eq!(s.session(acme, ada, "s3").await.unwrap(), None);
+    let bob = UserId::parse("bob").unwrap();
+    assert_eq!(s.session(acme, &bob, "s1").await.unwrap(), None);
+
+    // Ending one: it stays listed, ended, with its first revoke time.
+    let at = Utc::now().trunc_subsecs(3);
+    let ended = s
+        .revoke_sessions(acme, ada, &["s1".into()], at, &[session_audit(&laptop)])
+        .await
+        .unwrap();
+    assert_eq!(ended, vec!["s1".to_owned()]);
+    let later = at + Duration::minutes(1);
+    let ids = ["s1".to_owned(), "s2".to_owned(), "s3".to_owned()];
+    let audits = [&laptop, &phone, &other].map(session_audit);
+    let ended = s
+        .revoke_sessions(acme, ada, &ids, later, &audits)
+        .await
+        .unwrap();
+    assert_eq!(
+        ended,
+        vec!["s2".to_owned()],
+        "s1 was ended, s3 is not ada's of acme"
+    );
+    let stored = s.session(acme, ada, "s1").await.unwrap().unwrap();
+    assert_eq!(stored.revoke_time, Some(at));
+    assert!(!stored.live(Utc::now()));
+    assert!(
+        s.session(&other.tenant, ada, "s3")
+            .await
+            .unwrap()
+            .unwrap()
+            .live(Utc::now())
+    );
+    // Three sign-ins and two endings, one entry each.
+    assert_eq!(s.outbox().backlog().await.unwrap(), backlog + 5);
+}
+
 mod sqlite {
     use chrono::{Duration, Utc};
 
-    use crate::store::{AuditFilter, AuditStore, SqliteGatewayStore};
+    use crate::store::{AuditFilter, AuditStore, SessionStore, SqliteGatewayStore};
 
     async fn store() -> (tempfile::TempDir, SqliteGatewayStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -398,6 +475,31 @@ mod sqlite {
     async fn roles_change_by_version_with_an_entry_each() {
         let (_d, s) = store().await;
         super::roles_change_by_version_with_an_entry_each(&s).await;
+    }
+
+    #[tokio::test]
+    async fn sessions_end_once_each_with_an_entry_and_stay_with_their_user() {
+        let (_d, s) = store().await;
+        super::sessions_end_once_each_with_an_entry_and_stay_with_their_user(&s).await;
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_are_not_listed_and_leave_at_the_next_sign_in() {
+        let (_d, s) = store().await;
+        let mut old = super::session("acme", "ada", "old", 13 * 60);
+        old.expire_time = Utc::now() - Duration::hours(1);
+        s.create_session(&old, &super::session_audit(&old))
+            .await
+            .unwrap();
+        assert!(s.sessions(&old.tenant, &old.user).await.unwrap().is_empty());
+        let new = super::session("acme", "ada", "new", 0);
+        s.create_session(&new, &super::session_audit(&new))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.session(&old.tenant, &old.user, "old").await.unwrap(),
+            None
+        );
     }
 
     /// ScyllaDB expires entries by TTL; SQLite deletes them by age.
@@ -481,6 +583,13 @@ mod scylla {
     async fn roles_change_by_version_with_an_entry_each() {
         if let Some(s) = store().await {
             super::roles_change_by_version_with_an_entry_each(&s).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn sessions_end_once_each_with_an_entry_and_stay_with_their_user() {
+        if let Some(s) = store().await {
+            super::sessions_end_once_each_with_an_entry_and_stay_with_their_user(&s).await;
         }
     }
 }

@@ -1,6 +1,6 @@
-//! Where the gateway keeps what it owns: the tenants' API keys and custom
-//! roles (with the outbox that publishes their audit entries) and the
-//! audit trail it indexes for `/v1/audit`.
+//! Where the gateway keeps what it owns: the tenants' API keys, custom
+//! roles and browser sessions (with the outbox that publishes their audit
+//! entries) and the audit trail it indexes for `/v1/audit`.
 
 mod audit;
 #[cfg(test)]
@@ -9,9 +9,12 @@ mod roles;
 mod scylla;
 mod scylla_audit;
 mod scylla_roles;
+mod scylla_sessions;
+mod sessions;
 mod sqlite;
 mod sqlite_audit;
 mod sqlite_roles;
+mod sqlite_sessions;
 
 use std::sync::Arc;
 
@@ -27,6 +30,7 @@ use uuid::Uuid;
 pub use self::audit::{AuditCursor, AuditFilter, AuditRecord, AuditStore, masked};
 pub use self::roles::{CustomRole, RoleStore, RoleWrite};
 pub use self::scylla::ScyllaGatewayStore;
+pub use self::sessions::{SessionStore, StoredSession};
 pub use self::sqlite::SqliteGatewayStore;
 
 /// An API key as stored: everything but the secret, of which only a
@@ -86,6 +90,8 @@ pub struct Stores {
     pub audit: Arc<dyn AuditStore>,
     /// The tenants' custom roles.
     pub roles: Arc<dyn RoleStore>,
+    /// The browser sessions.
+    pub sessions: Arc<dyn SessionStore>,
     /// The audit entries of API key changes, waiting to be published.
     pub outbox: Arc<dyn Outbox>,
 }
@@ -103,6 +109,7 @@ pub async fn open(
                 api_keys: s.clone(),
                 audit: s.clone(),
                 roles: s.clone(),
+                sessions: s.clone(),
                 outbox: s.outbox(),
             }
         }
@@ -112,6 +119,7 @@ pub async fn open(
                 api_keys: s.clone(),
                 audit: s.clone(),
                 roles: s.clone(),
+                sessions: s.clone(),
                 outbox: s.outbox(),
             }
         }

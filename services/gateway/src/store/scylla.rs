@@ -1,4 +1,5 @@
-//! The gateway's ScyllaDB keyspace: API keys (one partition per tenant: a
+//! The gateway's ScyllaDB keyspace (custom roles, sessions and the audit
+//! trail in their own modules): API keys (one partition per tenant: a
 //! tenant has tens of keys, not millions) and their outbox here, the audit
 //! trail in `scylla_audit`.
 
@@ -34,6 +35,10 @@ const MIGRATIONS: &[CqlMigration] = &[
         version: "0003_roles",
         cql: include_str!("../../migrations/scylla/0003_roles.cql"),
     },
+    CqlMigration {
+        version: "0004_sessions",
+        cql: include_str!("../../migrations/scylla/0004_sessions.cql"),
+    },
 ];
 
 const COLUMNS: &str = "tenant_id, id, display_name, scopes, secret_sha256, created_by, create_time, revoke_time, last_use_time";
@@ -63,6 +68,7 @@ pub struct ScyllaGatewayStore {
     outbox: Arc<ScyllaOutbox>,
     pub(super) audit: super::scylla_audit::Statements,
     pub(super) roles: super::scylla_roles::Statements,
+    pub(super) sessions: super::scylla_sessions::Statements,
 }
 
 impl ScyllaGatewayStore {
@@ -94,6 +100,7 @@ impl ScyllaGatewayStore {
             outbox: Arc::new(ScyllaOutbox::new(session.clone()).await?),
             audit: super::scylla_audit::Statements::prepare(&session, retention).await?,
             roles: super::scylla_roles::Statements::prepare(&session).await?,
+            sessions: super::scylla_sessions::Statements::prepare(&session).await?,
             get: prepare_idempotent(
                 &session,
                 &format!("SELECT {COLUMNS} FROM api_keys WHERE tenant_id = ? AND id = ?"),

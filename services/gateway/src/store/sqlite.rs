@@ -28,6 +28,10 @@ const MIGRATIONS: &[Migration] = &[
         version: "0003_roles",
         sql: include_str!("../../migrations/sqlite/0003_roles.sql"),
     },
+    Migration {
+        version: "0004_sessions",
+        sql: include_str!("../../migrations/sqlite/0004_sessions.sql"),
+    },
 ];
 
 const COLUMNS: &str = "tenant_id, id, display_name, scopes, secret_sha256, created_by, create_time, revoke_time, last_use_time";
