@@ -327,12 +327,11 @@ fn set_cookie(resp: &reqwest::Response, name: &str) -> (String, String) {
     (pair[name.len() + 1..].to_owned(), attributes.to_owned())
 }
 
-#[tokio::test]
-async fn a_browser_signs_in_with_the_code_flow_and_pkce_and_its_changes_need_the_csrf_token() {
-    let idp = Idp::start(AUDIENCE, "http://127.0.0.1:9/unused");
-    let dir = tempfile::tempdir().unwrap();
+/// The monolith with browser sign-in through `idp`, registered there as
+/// the gateway's callback.
+async fn monolith_with_sign_in(idp: &Idp, dir: &std::path::Path) -> Monolith {
     let app = Monolith::start(
-        dir.path(),
+        dir,
         &[
             ("RAPPORT_AUTH__OIDC_ISSUER", idp.issuer.as_str()),
             ("RAPPORT_AUTH__OIDC_AUDIENCE", AUDIENCE),
@@ -345,6 +344,14 @@ async fn a_browser_signs_in_with_the_code_flow_and_pkce_and_its_changes_need_the
     );
     idp.set_redirect(&format!("{}/v1/auth/callback", app.http))
         .await;
+    app
+}
+
+#[tokio::test]
+async fn a_browser_signs_in_with_the_code_flow_and_pkce_and_its_changes_need_the_csrf_token() {
+    let idp = Idp::start(AUDIENCE, "http://127.0.0.1:9/unused");
+    let dir = tempfile::tempdir().unwrap();
+    let app = monolith_with_sign_in(&idp, dir.path()).await;
     let no_redirects = || reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
     // The provider's own cookies live in the browser's jar; the gateway's
     // (Secure, so a cookie jar would not send them over http) are sent by hand.
@@ -600,20 +607,7 @@ impl Browser {
 async fn sessions_end_on_the_server_by_sign_out_by_their_owner_and_by_an_admin() {
     let idp = Idp::start(AUDIENCE, "http://127.0.0.1:9/unused");
     let dir = tempfile::tempdir().unwrap();
-    let app = Monolith::start(
-        dir.path(),
-        &[
-            ("RAPPORT_AUTH__OIDC_ISSUER", idp.issuer.as_str()),
-            ("RAPPORT_AUTH__OIDC_AUDIENCE", AUDIENCE),
-            ("RAPPORT_AUTH__OIDC_CLIENT_ID", idp.client_id.as_str()),
-            (
-                "RAPPORT_AUTH__OIDC_CLIENT_SECRET",
-                idp.client_secret.as_str(),
-            ),
-        ],
-    );
-    idp.set_redirect(&format!("{}/v1/auth/callback", app.http))
-        .await;
+    let app = monolith_with_sign_in(&idp, dir.path()).await;
     let replica = crate::harness::GatewayReplica::start(&app);
     let laptop = browser_sign_in(&app, &idp, "ada", "Laptop/1.0").await;
     let phone = browser_sign_in(&app, &idp, "ada", "Phone/2.0").await;
