@@ -524,6 +524,51 @@ async fn every_mutating_endpoint_leaves_an_entry_and_tenants_see_only_their_own(
     let their_call = format!("interactions/{}", id(&their_call));
     ada.entry(&their_call, "created", "LogInteraction").await;
 
+    // A duplicate merged into the person, and a deal and a task for them:
+    // their entries hold the person's data too.
+    let duplicate = ada
+        .ok(
+            Method::POST,
+            "/v1/contacts",
+            json!({"given_name": "Chas", "family_name": "Babbage", "email": "chas.babbage@example.com"}),
+        )
+        .await;
+    let duplicate = format!("contacts/{}", id(&duplicate));
+    ada.ok(
+        Method::POST,
+        "/v1/contacts:merge",
+        json!({"survivor_id": c, "merged_ids": [duplicate.trim_start_matches("contacts/")]}),
+    )
+    .await;
+    let their_deal = ada
+        .ok(
+            Method::POST,
+            "/v1/deals",
+            json!({"title": "Babbage's difference engine", "contact_id": c}),
+        )
+        .await;
+    let their_deal = format!("deals/{}", id(&their_deal));
+    let their_task = ada
+        .ok(
+            Method::POST,
+            "/v1/tasks",
+            json!({"title": "Call Charles Babbage back", "contact_id": c}),
+        )
+        .await;
+    let their_task = format!("tasks/{}", id(&their_task));
+    for (resource, operation) in [
+        (&duplicate, "MergeContacts"),
+        (&their_deal, "CreateDeal"),
+        (&their_task, "CreateTask"),
+    ] {
+        let change = if operation == "MergeContacts" {
+            "deleted"
+        } else {
+            "created"
+        };
+        ada.entry(resource, change, operation).await;
+    }
+
     // Erasure: last, so it masks what came before.
     ada.ok(
         Method::POST,
@@ -632,6 +677,28 @@ async fn every_mutating_endpoint_leaves_an_entry_and_tenants_see_only_their_own(
             .to_string()
             .contains("charles@example.com")
     );
+    // The merged duplicate's history, the deal's and the task's entries are
+    // masked with the person's.
+    for (resource, secret) in [
+        (&duplicate, "chas.babbage@example.com"),
+        (&their_deal, "difference engine"),
+        (&their_task, "Call Charles"),
+    ] {
+        let masked = eventually("the linked history to be masked", DEADLINE, || async {
+            let history = ada.entries(&format!("resource={resource}")).await;
+            (!history.is_empty() && !Value::Array(history.clone()).to_string().contains(secret))
+                .then_some(history)
+        })
+        .await;
+        assert!(
+            masked.iter().all(|e| e["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["masked"] == true)),
+            "{resource}: {masked:?}"
+        );
+    }
     // Comms erases the person's calls and masks their entries too.
     let erased_call = eventually("comms to erase the call", DEADLINE, || async {
         ada.entries(&format!("resource={their_call}"))

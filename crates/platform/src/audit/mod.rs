@@ -145,6 +145,11 @@ pub struct AuditDraft {
     pub masked: Vec<String>,
     /// Context in words (the survivor of a merge, a request reference).
     pub note: String,
+    /// People (`contacts/{id}`) whose data the entry holds besides its
+    /// resource; erasing one masks the entry.
+    pub subjects: Vec<String>,
+    /// The survivor a deleted duplicate was merged into.
+    pub merged_into: String,
 }
 
 impl AuditDraft {
@@ -156,7 +161,21 @@ impl AuditDraft {
             fields: Vec::new(),
             masked: Vec::new(),
             note: String::new(),
+            subjects: Vec::new(),
+            merged_into: String::new(),
         }
+    }
+
+    /// Naming a person whose data the entry holds (a linked contact).
+    pub fn about(mut self, contact_id: impl std::fmt::Display) -> Self {
+        self.subjects.push(format!("contacts/{contact_id}"));
+        self
+    }
+
+    /// The deletion of a duplicate merged into `survivor` (a resource name).
+    pub fn merged_into(mut self, survivor: impl Into<String>) -> Self {
+        self.merged_into = survivor.into();
+        self
     }
 
     /// With the fields that changed.
@@ -214,6 +233,8 @@ impl AuditDraft {
             user_agent: origin.user_agent,
             changes,
             note: self.note,
+            subjects: self.subjects,
+            merged_into: self.merged_into,
         };
         NewEvent {
             topic: topics::AUDIT,

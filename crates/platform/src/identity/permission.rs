@@ -467,7 +467,7 @@ mod tests {
     #[test]
     fn names_round_trip_and_first_version_names_still_parse() {
         let all: Vec<Permission> = Permission::all().collect();
-        assert_eq!(all.len(), 29);
+        assert_eq!(all.len(), 30);
         for p in &all {
             assert_eq!(p.as_str().parse::<Permission>(), Ok(*p));
         }

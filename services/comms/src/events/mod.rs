@@ -73,5 +73,6 @@ pub fn interaction_audit(principal: &Principal, i: &Interaction) -> OutboxMessag
     });
     AuditDraft::new(format!("interactions/{}", i.id), Change::Created)
         .with_fields(diff(None, Some(&fields)))
+        .about(i.contact_id)
         .into_outbox(principal, SOURCE, i.create_time)
 }

@@ -59,12 +59,16 @@ pub(super) fn of_changes(p: &Principal, changes: &ChangeSet) -> Vec<OutboxMessag
                     .collect();
                 draft
             }
-            None => AuditDraft::new(resource(gone), Change::Deleted)
-                .with_fields(diff(Some(&fields_json(gone)), None))
-                .with_note(match &survivor {
-                    Some(s) => format!("merged into {s}"),
-                    None => String::new(),
-                }),
+            None => {
+                let draft = AuditDraft::new(resource(gone), Change::Deleted)
+                    .with_fields(diff(Some(&fields_json(gone)), None));
+                match &survivor {
+                    Some(s) => draft
+                        .with_note(format!("merged into {s}"))
+                        .merged_into(s.clone()),
+                    None => draft,
+                }
+            }
         };
         out.push(entry(p, draft, at));
     }

@@ -57,7 +57,10 @@ pub fn deal_audit(principal: &Principal, d: &Deal) -> OutboxMessage {
         "team": d.team,
         "shared_with": d.shared_with,
     });
-    AuditDraft::new(format!("deals/{}", d.id), Change::Created)
-        .with_fields(diff(None, Some(&fields)))
-        .into_outbox(principal, SOURCE, d.create_time)
+    let mut draft = AuditDraft::new(format!("deals/{}", d.id), Change::Created)
+        .with_fields(diff(None, Some(&fields)));
+    if let Some(contact) = d.contact_id {
+        draft = draft.about(contact);
+    }
+    draft.into_outbox(principal, SOURCE, d.create_time)
 }

@@ -249,6 +249,105 @@ async fn an_erasure_masks_the_record_history(s: &dyn Backend) {
     assert_eq!(other.entry, kept.entry);
 }
 
+/// Whether every value of the stored entry `id` of `resource` is masked.
+async fn is_masked(s: &dyn Backend, tenant: &str, resource: &str, id: &str) -> bool {
+    let tenant = TenantId::parse(tenant).unwrap();
+    let stored = s
+        .entries(&tenant, &AuditFilter::Resource(resource.into()), None, 100)
+        .await
+        .unwrap();
+    let r = stored
+        .iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("{resource} {id} is not stored"));
+    r.entry
+        .changes
+        .iter()
+        .all(|c| c.masked && c.old_value.is_empty() && c.new_value.is_empty())
+}
+
+/// An erasure of a person reaches the history of the duplicates merged
+/// into them (through chains of merges), and the entries of deals, tasks
+/// and interactions that name them, in whatever order the entries arrive;
+/// nothing else is touched, in no other tenant.
+async fn an_erasure_reaches_merged_duplicates_and_linked_entries(s: &dyn Backend) {
+    // d was merged into c, then c into a: d -> c -> a.
+    let d_history = entry("acme", "ada", "contacts/d", "created", 60);
+    let mut d_merged = entry("acme", "ada", "contacts/d", "deleted", 55);
+    d_merged.entry.merged_into = "contacts/c".into();
+    let c_history = entry("acme", "ada", "contacts/c", "created", 50);
+    let mut c_merged = entry("acme", "ada", "contacts/c", "deleted", 45);
+    c_merged.entry.merged_into = "contacts/a".into();
+    let mut deal = entry("acme", "bob", "deals/1", "created", 40);
+    deal.entry.subjects = vec!["contacts/d".into()];
+    let mut other_deal = entry("acme", "bob", "deals/2", "created", 40);
+    other_deal.entry.subjects = vec!["contacts/z".into()];
+    let mut theirs = entry("globex", "gina", "contacts/c", "created", 40);
+    theirs.entry.merged_into = "contacts/a".into();
+    s.append(&[
+        d_history.clone(),
+        d_merged.clone(),
+        c_history.clone(),
+        c_merged.clone(),
+        deal.clone(),
+        other_deal.clone(),
+        theirs.clone(),
+    ])
+    .await
+    .unwrap();
+    s.append(&[entry("acme", "dpo", "contacts/a", "erased", 10)])
+        .await
+        .unwrap();
+    for (resource, e) in [
+        ("contacts/d", &d_history),
+        ("contacts/d", &d_merged),
+        ("contacts/c", &c_history),
+        ("contacts/c", &c_merged),
+        ("deals/1", &deal),
+    ] {
+        assert!(
+            is_masked(s, "acme", resource, &e.id).await,
+            "{resource} {e:?}"
+        );
+    }
+    assert!(!is_masked(s, "acme", "deals/2", &other_deal.id).await);
+    assert!(!is_masked(s, "globex", "contacts/c", &theirs.id).await);
+
+    // Late arrivals (other records' entries reach the index in any order):
+    // a task naming a merged-away duplicate, and the merge of yet another
+    // duplicate e (with its history) into the erased person.
+    let mut task = entry("acme", "bob", "tasks/1", "created", 30);
+    task.entry.subjects = vec!["contacts/c".into()];
+    let e_history = entry("acme", "ada", "contacts/e", "created", 40);
+    let mut e_merged = entry("acme", "ada", "contacts/e", "deleted", 35);
+    e_merged.entry.merged_into = "contacts/a".into();
+    s.append(&[task.clone(), e_history.clone(), e_merged.clone()])
+        .await
+        .unwrap();
+    for (resource, e) in [
+        ("tasks/1", &task),
+        ("contacts/e", &e_history),
+        ("contacts/e", &e_merged),
+    ] {
+        assert!(
+            is_masked(s, "acme", resource, &e.id).await,
+            "{resource} {e:?}"
+        );
+    }
+    // The actor's view of a masked linked entry is masked too.
+    let by_bob = s
+        .entries(
+            &TenantId::parse("acme").unwrap(),
+            &AuditFilter::Actor("bob".into()),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    let seen = by_bob.iter().find(|r| r.id == deal.id).unwrap();
+    assert!(seen.entry.changes.iter().all(|c| c.masked), "{seen:?}");
+}
+
 fn role(tenant: &str, name: &str, permissions: Vec<Permission>) -> CustomRole {
     let now = Utc::now().trunc_subsecs(3);
     CustomRole {
@@ -478,6 +577,12 @@ mod sqlite {
     }
 
     #[tokio::test]
+    async fn an_erasure_reaches_merged_duplicates_and_linked_entries() {
+        let (_d, s) = store().await;
+        super::an_erasure_reaches_merged_duplicates_and_linked_entries(&s).await;
+    }
+
+    #[tokio::test]
     async fn sessions_end_once_each_with_an_entry_and_stay_with_their_user() {
         let (_d, s) = store().await;
         super::sessions_end_once_each_with_an_entry_and_stay_with_their_user(&s).await;
@@ -583,6 +688,13 @@ mod scylla {
     async fn roles_change_by_version_with_an_entry_each() {
         if let Some(s) = store().await {
             super::roles_change_by_version_with_an_entry_each(&s).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn an_erasure_reaches_merged_duplicates_and_linked_entries() {
+        if let Some(s) = store().await {
+            super::an_erasure_reaches_merged_duplicates_and_linked_entries(&s).await;
         }
     }
 

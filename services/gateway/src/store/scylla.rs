@@ -39,6 +39,10 @@ const MIGRATIONS: &[CqlMigration] = &[
         version: "0004_sessions",
         cql: include_str!("../../migrations/scylla/0004_sessions.cql"),
     },
+    CqlMigration {
+        version: "0005_audit_links",
+        cql: include_str!("../../migrations/scylla/0005_audit_links.cql"),
+    },
 ];
 
 const COLUMNS: &str = "tenant_id, id, display_name, scopes, secret_sha256, created_by, create_time, revoke_time, last_use_time";

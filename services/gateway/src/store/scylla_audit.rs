@@ -12,7 +12,10 @@ use rapport_store::{StoreError, scylla::prepare_idempotent};
 use scylla::{client::session::Session, statement::prepared::PreparedStatement};
 
 use super::{
-    AuditCursor, AuditFilter, AuditRecord, AuditStore, masked, scylla::ScyllaGatewayStore,
+    AuditCursor, AuditFilter, AuditRecord, AuditStore,
+    audit::{Link, Masking, follow_erasures, links_of},
+    masked,
+    scylla::ScyllaGatewayStore,
 };
 
 /// The audit statements, prepared once.
@@ -24,6 +27,11 @@ pub(super) struct Statements {
     mask_resource: PreparedStatement,
     mask_actor: PreparedStatement,
     all_of_resource: PreparedStatement,
+    one_of_resource: PreparedStatement,
+    insert_link: PreparedStatement,
+    links: PreparedStatement,
+    mark_erased: PreparedStatement,
+    is_erased: PreparedStatement,
     retention: chrono::Duration,
 }
 
@@ -61,6 +69,34 @@ impl Statements {
                 session,
                 "SELECT tenant_id, id, time, actor, source, entry, TTL(entry) FROM audit_by_resource \
                  WHERE tenant_id = ? AND resource = ?",
+            )
+            .await?,
+            one_of_resource: prepare_idempotent(
+                session,
+                "SELECT tenant_id, id, time, actor, source, entry, TTL(entry) FROM audit_by_resource \
+                 WHERE tenant_id = ? AND resource = ? AND time = ? AND id = ?",
+            )
+            .await?,
+            insert_link: prepare_idempotent(
+                session,
+                "INSERT INTO audit_links (tenant_id, subject, time, id, resource, actor, alias) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) USING TTL ?",
+            )
+            .await?,
+            links: prepare_idempotent(
+                session,
+                "SELECT resource, id, time, actor, alias FROM audit_links \
+                 WHERE tenant_id = ? AND subject = ?",
+            )
+            .await?,
+            mark_erased: prepare_idempotent(
+                session,
+                "INSERT INTO audit_erased (tenant_id, resource) VALUES (?, ?) USING TTL ?",
+            )
+            .await?,
+            is_erased: prepare_idempotent(
+                session,
+                "SELECT resource FROM audit_erased WHERE tenant_id = ? AND resource = ?",
             )
             .await?,
             mask_resource: prepare_idempotent(
@@ -107,13 +143,15 @@ impl ScyllaGatewayStore {
         left.clamp(1, i32::MAX as i64) as i32
     }
 
-    async fn mask_history(&self, tenant: &TenantId, resource: &str) -> Result<(), StoreError> {
+    /// Masks the entries of `resource` that `rows` (of `all_of_resource` or
+    /// `one_of_resource`) hold, in both tables, keeping their TTL.
+    async fn mask_rows(
+        &self,
+        tenant: &TenantId,
+        resource: &str,
+        rows: scylla::response::query_result::QueryRowsResult,
+    ) -> Result<(), StoreError> {
         let s = &self.audit;
-        let rows = self
-            .session
-            .execute_unpaged(&s.all_of_resource, (tenant.as_str(), resource))
-            .await?
-            .into_rows_result()?;
         for row in rows.rows::<(
             String,
             String,
@@ -159,6 +197,80 @@ impl ScyllaGatewayStore {
     }
 }
 
+/// The erasure rules, statement by statement: every write is an
+/// idempotent upsert, so an append that fails half-way is redone whole
+/// when the entry is consumed again.
+#[async_trait]
+impl Masking for ScyllaGatewayStore {
+    async fn mark_erased(&self, tenant: &TenantId, resource: &str) -> Result<(), StoreError> {
+        let ttl = self.ttl(Utc::now());
+        self.session
+            .execute_unpaged(&self.audit.mark_erased, (tenant.as_str(), resource, ttl))
+            .await?;
+        Ok(())
+    }
+
+    async fn any_erased(&self, tenant: &TenantId, resources: &[&str]) -> Result<bool, StoreError> {
+        for resource in resources {
+            let rows = self
+                .session
+                .execute_unpaged(&self.audit.is_erased, (tenant.as_str(), *resource))
+                .await?
+                .into_rows_result()?;
+            if rows.rows_num() > 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn mask_resource(&self, tenant: &TenantId, resource: &str) -> Result<(), StoreError> {
+        let rows = self
+            .session
+            .execute_unpaged(&self.audit.all_of_resource, (tenant.as_str(), resource))
+            .await?
+            .into_rows_result()?;
+        self.mask_rows(tenant, resource, rows).await
+    }
+
+    async fn links(&self, tenant: &TenantId, subject: &str) -> Result<Vec<Link>, StoreError> {
+        let rows = self
+            .session
+            .execute_unpaged(&self.audit.links, (tenant.as_str(), subject))
+            .await?
+            .into_rows_result()?;
+        rows.rows::<(String, String, DateTime<Utc>, String, bool)>()?
+            .map(|row| {
+                let (resource, id, time, actor, alias) = row?;
+                Ok(Link {
+                    resource,
+                    id,
+                    time,
+                    actor,
+                    alias,
+                })
+            })
+            .collect()
+    }
+
+    async fn mask_entry(&self, tenant: &TenantId, link: &Link) -> Result<(), StoreError> {
+        let rows = self
+            .session
+            .execute_unpaged(
+                &self.audit.one_of_resource,
+                (
+                    tenant.as_str(),
+                    link.resource.as_str(),
+                    link.time,
+                    link.id.as_str(),
+                ),
+            )
+            .await?
+            .into_rows_result()?;
+        self.mask_rows(tenant, &link.resource, rows).await
+    }
+}
+
 #[async_trait]
 impl AuditStore for ScyllaGatewayStore {
     async fn append(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
@@ -198,9 +310,24 @@ impl AuditStore for ScyllaGatewayStore {
                     ),
                 )
                 .await?;
-            if r.entry.change == "erased" {
-                self.mask_history(&r.tenant, &r.entry.resource).await?;
+            for (subject, link) in links_of(r) {
+                self.session
+                    .execute_unpaged(
+                        &s.insert_link,
+                        (
+                            r.tenant.as_str(),
+                            subject,
+                            link.time,
+                            link.id,
+                            link.resource,
+                            link.actor,
+                            link.alias,
+                            ttl,
+                        ),
+                    )
+                    .await?;
             }
+            follow_erasures(self, r).await?;
         }
         Ok(())
     }

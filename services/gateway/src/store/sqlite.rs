@@ -32,6 +32,10 @@ const MIGRATIONS: &[Migration] = &[
         version: "0004_sessions",
         sql: include_str!("../../migrations/sqlite/0004_sessions.sql"),
     },
+    Migration {
+        version: "0005_audit_links",
+        sql: include_str!("../../migrations/sqlite/0005_audit_links.sql"),
+    },
 ];
 
 const COLUMNS: &str = "tenant_id, id, display_name, scopes, secret_sha256, created_by, create_time, revoke_time, last_use_time";

@@ -48,7 +48,10 @@ pub fn task_audit(principal: &Principal, t: &Task) -> OutboxMessage {
         "team": t.team,
         "shared_with": t.shared_with,
     });
-    AuditDraft::new(format!("tasks/{}", t.id), Change::Created)
-        .with_fields(diff(None, Some(&fields)))
-        .into_outbox(principal, SOURCE, t.create_time)
+    let mut draft = AuditDraft::new(format!("tasks/{}", t.id), Change::Created)
+        .with_fields(diff(None, Some(&fields)));
+    if let Some(contact) = t.contact_id {
+        draft = draft.about(contact);
+    }
+    draft.into_outbox(principal, SOURCE, t.create_time)
 }
