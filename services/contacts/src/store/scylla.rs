@@ -8,7 +8,10 @@
 //! changes, events, audit and import progress, which ScyllaDB applies
 //! all-or-nothing.
 
-use std::{collections::HashSet, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use async_trait::async_trait;
 use rapport_platform::identity::TenantId;
@@ -347,6 +350,70 @@ fn uuid(id: &RecordId) -> Uuid {
     Uuid::parse_str(&id.to_string()).unwrap_or_default()
 }
 
+/// The statements of one change set, grouped by the record they belong to
+/// (in first-seen order), and the rest, which goes last.
+#[derive(Default)]
+struct Groups<'s> {
+    order: Vec<RecordId>,
+    by_record: HashMap<RecordId, Vec<Statement<'s>>>,
+    last: Vec<Statement<'s>>,
+}
+
+/// A prepared statement and its values.
+type Statement<'s> = (&'s PreparedStatement, Vec<CqlValue>);
+
+impl<'s> Groups<'s> {
+    /// The group of record `id`.
+    fn of(&mut self, id: RecordId) -> &mut Vec<Statement<'s>> {
+        if !self.by_record.contains_key(&id) {
+            self.order.push(id);
+        }
+        self.by_record.entry(id).or_default()
+    }
+
+    /// The group of the record an outbox message is about: events are keyed
+    /// `{tenant}/{id}`, audit entries `{tenant}/contacts/{id}`; a message
+    /// about no record of the change set goes last.
+    fn of_message(&mut self, key: &str) -> &mut Vec<Statement<'s>> {
+        let id = key
+            .rsplit('/')
+            .next()
+            .and_then(|id| RecordId::parse(id).ok())
+            .filter(|id| self.by_record.contains_key(id));
+        match id {
+            Some(id) => self.of(id),
+            None => &mut self.last,
+        }
+    }
+
+    fn into_ordered(mut self) -> Vec<Vec<Statement<'s>>> {
+        let mut out: Vec<_> = self
+            .order
+            .iter()
+            .filter_map(|id| self.by_record.remove(id))
+            .collect();
+        out.push(self.last);
+        out
+    }
+}
+
+/// Packs groups into batches of at most `max` statements without splitting
+/// a group (a group larger than `max` is a batch of its own), in order.
+fn pack<T>(groups: Vec<Vec<T>>, max: usize) -> Vec<Vec<T>> {
+    let mut batches: Vec<Vec<T>> = Vec::new();
+    let mut current: Vec<T> = Vec::new();
+    for group in groups.into_iter().filter(|g| !g.is_empty()) {
+        if !current.is_empty() && current.len() + group.len() > max {
+            batches.push(std::mem::take(&mut current));
+        }
+        current.extend(group);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
 fn record_id(u: Uuid) -> Result<RecordId, StoreError> {
     RecordId::parse(&u.to_string()).map_err(|_| StoreError::Corrupt("record id".into()))
 }
@@ -402,8 +469,9 @@ impl ContactStore for ScyllaContactStore {
                 }
             }
         }
-        // Step 2: everything else in logged batches.
-        let mut statements: Vec<(&PreparedStatement, Vec<CqlValue>)> = Vec::new();
+        // Step 2: everything else in logged batches, each record's writes
+        // with its events and audit entry in one group (see `pack`).
+        let mut groups = Groups::default();
         let t = || CqlValue::Text(tenant.to_string());
         let forget_duplicate = |kind: Kind, e: &IndexEntry, id: &RecordId| {
             vec![
@@ -416,6 +484,7 @@ impl ContactStore for ScyllaContactStore {
         };
         for put in &cs.puts {
             let r = &put.record;
+            let statements = groups.of(r.id);
             let new_entries = index_entries(r);
             let old_entries = match &put.previous {
                 Some(prev) => index_entries(prev),
@@ -444,6 +513,7 @@ impl ContactStore for ScyllaContactStore {
             }
         }
         for prev in &cs.deletes {
+            let statements = groups.of(prev.id);
             if erasing {
                 statements.push((&s.erase_record, vec![t(), CqlValue::Uuid(uuid(&prev.id))]));
             }
@@ -461,10 +531,12 @@ impl ContactStore for ScyllaContactStore {
             }
         }
         for m in &cs.events {
-            statements.push((&s.outbox, ScyllaOutbox::cql_values(m)));
+            groups
+                .of_message(&m.key)
+                .push((&s.outbox, ScyllaOutbox::cql_values(m)));
         }
         for a in &cs.erasures {
-            statements.push((
+            groups.of(a.record_id).push((
                 &s.put_erasure,
                 vec![
                     t(),
@@ -478,6 +550,7 @@ impl ContactStore for ScyllaContactStore {
                 ],
             ));
         }
+        let statements = &mut groups.last;
         if let Some(job) = &cs.import {
             for e in &cs.import_errors {
                 statements.push((
@@ -503,9 +576,11 @@ impl ContactStore for ScyllaContactStore {
         }
         // A logged batch has size limits (1 MB by default): large change sets
         // (import batches, big merges) go in consecutive batches. Each batch
-        // is all-or-nothing; a failure part-way leaves the earlier ones
-        // applied, which a re-run of the import or merge completes.
-        for chunk in statements.chunks(MAX_BATCH_STATEMENTS) {
+        // is all-or-nothing and never splits a record from its events and
+        // audit entry; a failure part-way leaves the earlier records applied
+        // (each with its entry), which a re-run of the import or merge
+        // completes. Import progress goes in the last batch.
+        for chunk in pack(groups.into_ordered(), MAX_BATCH_STATEMENTS) {
             let mut batch = Batch::new(BatchType::Logged);
             let mut values: Vec<Vec<CqlValue>> = Vec::with_capacity(chunk.len());
             for (statement, row) in chunk {
@@ -962,5 +1037,33 @@ impl ContactStore for ScyllaContactStore {
 
     fn outbox(&self) -> Arc<dyn Outbox> {
         self.outbox.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pack;
+
+    #[test]
+    fn batches_never_split_a_record_from_its_events_and_audit_entry() {
+        // Groups of 40, 70, 20, 130 and 5 statements, at most 100 a batch.
+        let groups: Vec<Vec<(usize, usize)>> = [40, 70, 20, 130, 5]
+            .iter()
+            .enumerate()
+            .map(|(g, n)| (0..*n).map(|i| (g, i)).collect())
+            .collect();
+        let batches = pack(groups, 100);
+        let shape: Vec<Vec<usize>> = batches
+            .iter()
+            .map(|b| {
+                let mut gs: Vec<usize> = b.iter().map(|(g, _)| *g).collect();
+                gs.dedup();
+                gs
+            })
+            .collect();
+        // 40 | 70+20 | 130 alone | 5: no group in two batches, order kept.
+        assert_eq!(shape, vec![vec![0], vec![1, 2], vec![3], vec![4]]);
+        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 265);
+        assert!(pack(Vec::<Vec<u8>>::new(), 100).is_empty());
     }
 }
