@@ -17,7 +17,7 @@ use rapport_platform::{
     config::{KafkaConfig, TopicsConfig},
     events::{NewEvent, sources, topics},
     identity::{Principal, Role, TenantId, UserId},
-    kafka::{EventProducer, ensure_topics, run_consumer},
+    kafka::{EventProducer, EventSigner, ensure_topics, run_consumer},
     metrics::Metrics,
 };
 use rapport_proto::events::v1::ContactCreated;
@@ -42,7 +42,9 @@ pub(crate) async fn pipeline(sizes: Vec<u64>) -> anyhow::Result<()> {
         ..Default::default()
     };
     ensure_topics(&cfg, &[topics::CONTACTS]).await?;
-    let producer = EventProducer::new(&cfg)?;
+    // The producer and the consumer share a key, as Rapport's services do.
+    let signer = EventSigner::new(&rapport_platform::identity::PrincipalKey::ephemeral());
+    let producer = EventProducer::new(&cfg, signer.clone())?;
     let principal = Principal {
         tenant: TenantId::parse("acme")?,
         user: UserId::parse("bench")?,
@@ -67,13 +69,15 @@ pub(crate) async fn pipeline(sizes: Vec<u64>) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
         let group = format!("bench-{size}");
         let consumer = {
-            let (cfg, store, shutdown) = (cfg.clone(), store.clone(), shutdown.clone());
+            let (cfg, store, shutdown, signer) =
+                (cfg.clone(), store.clone(), shutdown.clone(), signer.clone());
             tokio::spawn(async move {
                 run_consumer(
                     &cfg,
                     &group,
                     &[topics::CONTACTS],
                     Arc::new(Projector::new(store)),
+                    signer,
                     Metrics::new(),
                     shutdown,
                 )

@@ -831,3 +831,157 @@ async fn a_change_that_rolls_back_leaves_no_entry() {
     assert_eq!(changes[0], ("updated", vec!["job_title"]));
     assert_eq!(changes[1].0, "created");
 }
+
+/// An audit entry's envelope as someone other than Rapport might write it.
+fn audit_envelope(source: &str, aggregate: &str, entry: &AuditEntry) -> Vec<u8> {
+    EventEnvelope {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: "audited".into(),
+        aggregate_type: "audit_entry".into(),
+        aggregate_id: aggregate.into(),
+        event_type: "rapport.events.v1.AuditEntry".into(),
+        source: source.into(),
+        principal: "mallory".into(),
+        occurred_at: Some(prost_types::Timestamp {
+            seconds: chrono::Utc::now().timestamp(),
+            nanos: 0,
+        }),
+        payload: Some(prost_types::Any::from_msg(entry).unwrap()),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+/// Whoever can write to `rapport.audit.v1` cannot put words in the trail:
+/// an entry without Rapport's signature is never indexed, and even a signed
+/// one (a compromised service holds the key) is refused when it erases what
+/// its service never erases or claims another record than it is keyed for.
+#[tokio::test]
+async fn forged_audit_entries_stay_out_of_the_trail() {
+    use rapport_platform::{
+        identity::PrincipalKey,
+        kafka::{EventSigner, SIGNATURE_HEADER},
+    };
+    use rdkafka::{
+        message::{Header, OwnedHeaders},
+        producer::{FutureProducer, FutureRecord},
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let app = Monolith::start(dir.path(), &[]);
+    let ada = Client::new(&app, "audited", "ada", &["admin"]);
+    let victim = id(&ada
+        .ok(
+            Method::POST,
+            "/v1/contacts",
+            json!({"given_name": "Vic", "email": "vic@example.com"}),
+        )
+        .await);
+    let other = id(&ada
+        .ok(Method::POST, "/v1/contacts", json!({"given_name": "Otto"}))
+        .await);
+    let resource = format!("contacts/{victim}");
+    ada.entry(&resource, "created", "CreateContact").await;
+
+    let rapport =
+        EventSigner::new(&PrincipalKey::load(&app.data_dir().join("principal.key")).unwrap());
+    let planted = |change: &str, resource: &str, note: &str| AuditEntry {
+        resource: resource.into(),
+        change: change.into(),
+        operation: "UpdateContact".into(),
+        note: note.into(),
+        ..AuditEntry::default()
+    };
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &app.kafka)
+        .create()
+        .unwrap();
+    let key = format!("audited/{resource}");
+    // All on one key, so one partition: the control, last, is indexed only
+    // after the forgeries were read.
+    let records = [
+        // Faithful, but not signed by Rapport.
+        (
+            audit_envelope(
+                "/rapport/contacts",
+                &resource,
+                &planted("updated", &resource, "unsigned"),
+            ),
+            false,
+        ),
+        // Signed, but deals never erases people.
+        (
+            audit_envelope(
+                "/rapport/deals",
+                &resource,
+                &planted("erased", &resource, "deals erasing"),
+            ),
+            true,
+        ),
+        // Signed, keyed for the victim, about another record.
+        (
+            audit_envelope(
+                "/rapport/contacts",
+                &resource,
+                &planted("updated", &format!("contacts/{other}"), "misfiled"),
+            ),
+            true,
+        ),
+        // The control: what the contacts service itself writes.
+        (
+            audit_envelope(
+                "/rapport/contacts",
+                &resource,
+                &planted("updated", &resource, "control"),
+            ),
+            true,
+        ),
+    ];
+    for (value, sign) in &records {
+        let mut record = FutureRecord::to("rapport.audit.v1")
+            .key(&key)
+            .payload(value);
+        if *sign {
+            let sig = rapport.sign("rapport.audit.v1", &key, value);
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: SIGNATURE_HEADER,
+                value: Some(sig.as_bytes()),
+            }));
+        }
+        producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .unwrap();
+    }
+    let history = eventually("the control entry to be indexed", DEADLINE, || async {
+        let history = ada.entries(&format!("resource={resource}")).await;
+        history
+            .iter()
+            .any(|e| e["note"] == "control")
+            .then_some(history)
+    })
+    .await;
+    let notes: Vec<&str> = history.iter().filter_map(|e| e["note"].as_str()).collect();
+    assert!(!notes.contains(&"unsigned"), "{history:?}");
+    assert!(
+        !history.iter().any(|e| e["change"] == "erased"),
+        "{history:?}"
+    );
+    assert!(
+        history
+            .iter()
+            .any(|e| e["changes"].to_string().contains("vic@example.com")),
+        "the victim's history is not masked: {history:?}"
+    );
+    let theirs = ada.entries(&format!("resource=contacts/{other}")).await;
+    assert!(
+        !theirs.iter().any(|e| e["note"] == "misfiled"),
+        "{theirs:?}"
+    );
+    assert!(
+        ada.entries("actor=mallory")
+            .await
+            .iter()
+            .all(|e| e["note"] == "control")
+    );
+}

@@ -8,10 +8,15 @@ use rapport_proto::events::v1::{ContactCreated, ContactErased, EventEnvelope};
 use rdkafka::{
     ClientConfig, Message,
     consumer::{Consumer, StreamConsumer},
-    message::Headers,
+    message::{Header, Headers, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
 };
 use serde_json::json;
+
+use rapport_platform::{
+    identity::PrincipalKey,
+    kafka::{EventSigner, SIGNATURE_HEADER},
+};
 
 use crate::harness::{Monolith, eventually};
 
@@ -200,7 +205,12 @@ async fn forged_events_change_nothing() {
         contact_id: id.clone(),
         erasure_id: "forged".into(),
     };
-    let forged = [
+    // Signed with the services' key, as a compromised service could: the
+    // key and source checks still hold.
+    let rapport =
+        EventSigner::new(&PrincipalKey::load(&app.data_dir().join("principal.key")).unwrap());
+    let stranger = EventSigner::new(&PrincipalKey::ephemeral());
+    let signed = [
         // Keyed for another tenant than the envelope names.
         (
             format!("globex/{id}"),
@@ -221,14 +231,32 @@ async fn forged_events_change_nothing() {
             ),
         ),
     ];
-    for (key, value) in &forged {
+    // What the contacts service itself would publish, but not signed by
+    // Rapport: without a signature, and with another key's.
+    let faithful = envelope_of("acme", &id, "/rapport/contacts", &erased);
+    let key = format!("acme/{id}");
+    let mut forged: Vec<(String, Vec<u8>, Option<String>)> = signed
+        .into_iter()
+        .map(|(k, v)| {
+            let sig = rapport.sign("rapport.contacts.v1", &k, &v);
+            (k, v, Some(sig))
+        })
+        .collect();
+    forged.push((key.clone(), faithful.clone(), None));
+    let wrong = stranger.sign("rapport.contacts.v1", &key, &faithful);
+    forged.push((key, faithful, Some(wrong)));
+    for (key, value, signature) in &forged {
+        let mut record = FutureRecord::to("rapport.contacts.v1")
+            .key(key)
+            .payload(value);
+        if let Some(sig) = signature {
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: SIGNATURE_HEADER,
+                value: Some(sig.as_bytes()),
+            }));
+        }
         producer
-            .send(
-                FutureRecord::to("rapport.contacts.v1")
-                    .key(key)
-                    .payload(value),
-                Duration::from_secs(10),
-            )
+            .send(record, Duration::from_secs(10))
             .await
             .unwrap();
     }
@@ -240,7 +268,7 @@ async fn forged_events_change_nothing() {
         eventually(
             &format!("{group} refuses the forged events"),
             Duration::from_secs(60),
-            || async { (app.metric(&series).await == Some(3.0)).then_some(()) },
+            || async { (app.metric(&series).await == Some(5.0)).then_some(()) },
         )
         .await;
     }

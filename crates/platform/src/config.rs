@@ -259,6 +259,11 @@ pub struct KafkaConfig {
     pub fetch_max_bytes: u32,
     /// How `rapport migrate` and `rapport run` create topics.
     pub topics: TopicsConfig,
+    /// Let consumers take records without a signature (see
+    /// `kafka::EventSigner`): only while upgrading from a release that did
+    /// not sign, so events published before the upgrade are still applied.
+    /// Wrongly signed records are refused regardless.
+    pub accept_unsigned_events: bool,
 }
 
 impl Default for KafkaConfig {
@@ -274,6 +279,7 @@ impl Default for KafkaConfig {
             fetch_wait_max_ms: 500,
             fetch_max_bytes: 16 * 1024 * 1024,
             topics: TopicsConfig::default(),
+            accept_unsigned_events: false,
         }
     }
 }

@@ -476,7 +476,11 @@ mod tests {
             outbox.clone(),
             Arc::new(HeldElsewhere),
             None,
-            EventProducer::new(&cfg).unwrap(),
+            EventProducer::new(
+                &cfg,
+                crate::kafka::EventSigner::new(&crate::identity::PrincipalKey::ephemeral()),
+            )
+            .unwrap(),
             signal.clone(),
             OutboxConfig::default(),
             Metrics::new(),
@@ -498,7 +502,11 @@ mod tests {
             bootstrap_servers: "127.0.0.1:9".into(),
             ..Default::default()
         };
-        let producer = EventProducer::new(&cfg).unwrap();
+        let producer = EventProducer::new(
+            &cfg,
+            crate::kafka::EventSigner::new(&crate::identity::PrincipalKey::ephemeral()),
+        )
+        .unwrap();
         let signal = OutboxSignal::default();
         let shutdown = CancellationToken::new();
         let relay = tokio::spawn(run_relay(

@@ -216,11 +216,13 @@ impl ServiceContext {
         ),
         StartError,
     > {
-        let producer = crate::kafka::EventProducer::new(&self.config.kafka).map_err(|e| {
-            StartError::Kafka {
-                service,
-                reason: e.to_string(),
-            }
+        let producer = crate::kafka::EventProducer::new(
+            &self.config.kafka,
+            crate::kafka::EventSigner::new(&self.principal_key),
+        )
+        .map_err(|e| StartError::Kafka {
+            service,
+            reason: e.to_string(),
         })?;
         let signal = crate::outbox_relay::OutboxSignal::default();
         let task = tokio::spawn(crate::outbox_relay::run_relay(
@@ -255,9 +257,10 @@ impl ServiceContext {
             self.metrics.clone(),
             self.shutdown.clone(),
         );
+        let signer = crate::kafka::EventSigner::new(&self.principal_key);
         let name = name.to_owned();
         tokio::spawn(async move {
-            crate::kafka::run_consumer(&kafka, group, topics, handler, metrics, shutdown)
+            crate::kafka::run_consumer(&kafka, group, topics, handler, signer, metrics, shutdown)
                 .await
                 .map_err(|e| format!("{name}: {e}"))
         })

@@ -84,7 +84,13 @@ async fn events_leave_the_outbox_only_once_the_broker_made_them_durable() {
         db.clone(),
         Arc::new(AlwaysHeld),
         Some(durability.clone()),
-        EventProducer::new(&cfg).unwrap(),
+        EventProducer::new(
+            &cfg,
+            rapport_platform::kafka::EventSigner::new(
+                &rapport_platform::identity::PrincipalKey::ephemeral(),
+            ),
+        )
+        .unwrap(),
         OutboxSignal::default(),
         OutboxConfig::default(),
         metrics.clone(),

@@ -47,7 +47,13 @@ fn spawn_relay(
         db.clone(),
         Arc::new(AlwaysHeld),
         None,
-        EventProducer::new(cfg).unwrap(),
+        EventProducer::new(
+            cfg,
+            rapport_platform::kafka::EventSigner::new(
+                &rapport_platform::identity::PrincipalKey::ephemeral(),
+            ),
+        )
+        .unwrap(),
         OutboxSignal::default(),
         OutboxConfig::default(),
         Metrics::new(),
@@ -74,7 +80,13 @@ async fn a_producer_that_failed_fatally_is_replaced_and_publishing_goes_on() {
     };
 
     // The error, as the first produce request meets it, is fatal.
-    let probe = EventProducer::new(&cfg).unwrap();
+    let probe = EventProducer::new(
+        &cfg,
+        rapport_platform::kafka::EventSigner::new(
+            &rapport_platform::identity::PrincipalKey::ephemeral(),
+        ),
+    )
+    .unwrap();
     mock.request_errors(
         RDKafkaApiKey::Produce,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER],

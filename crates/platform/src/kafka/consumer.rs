@@ -89,12 +89,16 @@ pub trait EventHandler: Send + Sync + 'static {
     }
 }
 
-/// Consumes `topics` in consumer group `group` until `shutdown` fires.
+/// Consumes `topics` in consumer group `group` until `shutdown` fires;
+/// records `signer` did not sign are refused (counted as forged) unless
+/// `cfg.accept_unsigned_events` is set.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_consumer(
     cfg: &KafkaConfig,
     group: &str,
     topics: &[&str],
     handler: Arc<dyn EventHandler>,
+    signer: super::EventSigner,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Result<(), rdkafka::error::KafkaError> {
@@ -129,9 +133,14 @@ pub async fn run_consumer(
         shutdown.clone(),
     ));
     let mut applied = Applied::default();
+    let signatures = Signatures {
+        signer,
+        accept_unsigned: cfg.accept_unsigned_events,
+    };
     consume(
         &consumer,
         group,
+        &signatures,
         handler.as_ref(),
         &metrics,
         &shutdown,
@@ -212,6 +221,7 @@ enum Received {
 async fn consume(
     consumer: &StreamConsumer,
     group: &str,
+    signatures: &Signatures,
     handler: &dyn EventHandler,
     metrics: &Metrics,
     shutdown: &CancellationToken,
@@ -223,7 +233,7 @@ async fn consume(
             m = consumer.recv() => m,
         };
         let mut received = match first {
-            Ok(m) => vec![receive(&m, group, metrics)],
+            Ok(m) => vec![receive(&m, group, signatures, metrics)],
             Err(e) => {
                 tracing::warn!(group, error = %e, "kafka receive failed");
                 tokio::time::sleep(RETRY_MIN).await;
@@ -232,7 +242,7 @@ async fn consume(
         };
         while received.len() < BATCH_MAX {
             match tokio::time::timeout(BATCH_LINGER, consumer.recv()).await {
-                Ok(Ok(m)) => received.push(receive(&m, group, metrics)),
+                Ok(Ok(m)) => received.push(receive(&m, group, signatures, metrics)),
                 Ok(Err(e)) => {
                     tracing::warn!(group, error = %e, "kafka receive failed");
                     break;
@@ -320,10 +330,36 @@ async fn apply(
     }
 }
 
+/// How a consumer checks records' signatures.
+struct Signatures {
+    signer: super::EventSigner,
+    /// Unsigned records pass (only while upgrading from a release that did
+    /// not sign); wrongly signed ones never do.
+    accept_unsigned: bool,
+}
+
+impl Signatures {
+    fn admit(&self, message: &rdkafka::message::BorrowedMessage<'_>, payload: &[u8]) -> bool {
+        let signature = message.headers().and_then(|h| {
+            h.iter()
+                .find(|h| h.key == super::SIGNATURE_HEADER)
+                .and_then(|h| h.value)
+                .and_then(|v| std::str::from_utf8(v).ok())
+        });
+        if signature.is_none() && self.accept_unsigned {
+            return true;
+        }
+        let key = message.key().and_then(|k| std::str::from_utf8(k).ok());
+        self.signer
+            .verify(message.topic(), key.unwrap_or_default(), payload, signature)
+    }
+}
+
 /// Decodes one record into what it asks for, with its consume span.
 fn receive(
     message: &rdkafka::message::BorrowedMessage<'_>,
     group: &str,
+    signatures: &Signatures,
     metrics: &Metrics,
 ) -> Received {
     let topic = message.topic().to_owned();
@@ -337,6 +373,20 @@ fn receive(
     let Some(payload) = message.payload() else {
         return skip(topic);
     };
+    if !signatures.admit(message, payload) {
+        // Not published by Rapport: never applied, counted for operators.
+        tracing::error!(
+            group,
+            topic,
+            offset = message.offset(),
+            "unsigned or wrongly signed event refused"
+        );
+        metrics
+            .events_consumed
+            .with_label_values(&[group, &topic, "forged"])
+            .inc();
+        return skip(topic);
+    }
     let envelope = match EventEnvelope::decode(payload) {
         Ok(envelope) => envelope,
         Err(error) => {

@@ -3,10 +3,12 @@
 
 mod consumer;
 mod producer;
+mod signature;
 mod topics;
 
 pub use consumer::{ConsumedEvent, EventHandler, HandleError, run_consumer};
 pub use producer::{EventProducer, ProduceError};
+pub use signature::{EventSigner, SIGNATURE_HEADER};
 pub use topics::{TopicError, ensure_topics, update_topics};
 
 use rdkafka::ClientConfig;

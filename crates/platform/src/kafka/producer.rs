@@ -39,6 +39,7 @@ pub struct EventProducer {
     inner: FutureProducer,
     // Kept to create a fresh producer after a fatal error.
     cfg: KafkaConfig,
+    signer: super::EventSigner,
 }
 
 impl std::fmt::Debug for EventProducer {
@@ -48,8 +49,8 @@ impl std::fmt::Debug for EventProducer {
 }
 
 impl EventProducer {
-    /// Creates the producer.
-    pub fn new(cfg: &KafkaConfig) -> Result<Self, ProduceError> {
+    /// Creates the producer; every record it publishes is signed by `signer`.
+    pub fn new(cfg: &KafkaConfig, signer: super::EventSigner) -> Result<Self, ProduceError> {
         let inner = super::client_config(cfg)
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -64,6 +65,7 @@ impl EventProducer {
         Ok(EventProducer {
             inner,
             cfg: cfg.clone(),
+            signer,
         })
     }
 
@@ -81,7 +83,7 @@ impl EventProducer {
     /// A new producer with the same settings (a new producer id, so a new
     /// idempotence epoch).
     pub fn renewed(&self) -> Result<Self, ProduceError> {
-        EventProducer::new(&self.cfg)
+        EventProducer::new(&self.cfg, self.signer.clone())
     }
 
     /// Hands one record to the producer at once (so records keep the order
@@ -100,13 +102,18 @@ impl EventProducer {
         impl std::future::Future<Output = Result<(i32, i64), ProduceError>> + Send + 'static,
         ProduceError,
     > {
-        let mut owned = OwnedHeaders::new_with_capacity(headers.len());
-        for (k, v) in headers {
+        let mut owned = OwnedHeaders::new_with_capacity(headers.len() + 1);
+        for (k, v) in headers.iter().filter(|(k, _)| k != super::SIGNATURE_HEADER) {
             owned = owned.insert(Header {
                 key: k,
                 value: Some(v.as_bytes()),
             });
         }
+        let signature = self.signer.sign(topic, key, payload);
+        owned = owned.insert(Header {
+            key: super::SIGNATURE_HEADER,
+            value: Some(signature.as_bytes()),
+        });
         let mut record = FutureRecord::to(topic).key(key).headers(owned);
         if !payload.is_empty() {
             record = record.payload(payload);
