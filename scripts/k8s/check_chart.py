@@ -509,7 +509,7 @@ def check_config_file(objs: list[dict[str, Any]], mode: str) -> list[str]:
     allowed = {
         "listen_addr": None, "metrics_addr": None, "http_addr": None, "shutdown_grace_seconds": None,
         "kafka": {"bootstrap_servers", "security_protocol", "sasl_mechanism", "sasl_username", "sasl_password",
-                  "ssl_ca_location", "topics"},
+                  "ssl_ca_location", "topics", "accept_unsigned_events"},
         "store": {"backend", "sqlite", "scylla"},
         "telemetry": {"otlp_endpoint", "sampling_ratio", "log_level", "log_format"},
         "peers": {"contacts", "deals", "tasks", "comms", "analytics"},
@@ -815,6 +815,8 @@ def check_custom(objs: list[dict[str, Any]], merged: dict[str, Any]) -> list[str
         for o in by_kind(objs, "KafkaTopic") + by_kind(objs, "KafkaNodePool") + by_kind(objs, "KafkaUser"):
             if o["metadata"].get("labels", {}).get("strimzi.io/cluster") not in clusters:
                 problems.append(f"{ident(o)}: strimzi.io/cluster label does not name the Kafka {sorted(clusters)}")
+        if merged["kafka"]["strimzi"]["authentication"] == "scram-sha-512" and merged["mode"] == "distributed":
+            problems += check_kafka_users(objs)
         cfg = rapport_config(objs) or {}
         boot = cfg.get("kafka", {}).get("bootstrap_servers", "")
         if not any(boot.startswith(f"{c}-kafka-bootstrap") for c in clusters):
@@ -824,6 +826,45 @@ def check_custom(objs: list[dict[str, Any]], merged: dict[str, Any]) -> list[str
         nodes = ((rapport_config(objs) or {}).get("store", {}).get("scylla", {}) or {}).get("nodes", "")
         if not any(nodes.startswith(f"{n}-client") for n in names):
             problems.append(f"config store.scylla.nodes {nodes!r} does not point at the ScyllaCluster client service")
+    return problems
+
+
+# What each service may publish on: its own topic and the audit trail.
+OWN_TOPICS = {
+    "contacts": {"rapport.contacts.v1", "rapport.audit.v1"},
+    "comms": {"rapport.interactions.v1", "rapport.audit.v1"},
+    "deals": {"rapport.deals.v1", "rapport.audit.v1"},
+    "tasks": {"rapport.tasks.v1", "rapport.audit.v1"},
+    "analytics": set(),
+    "gateway": {"rapport.audit.v1"},
+}
+
+
+def check_kafka_users(objs: list[dict[str, Any]]) -> list[str]:
+    """Each service signs in to Kafka as its own KafkaUser, whose ACLs let it
+    write only its own topics, never another service's."""
+    problems = []
+    users = {u["metadata"]["name"]: u for u in by_kind(objs, "KafkaUser")}
+    kafkas = by_kind(objs, "Kafka")
+    if any(((k["spec"]["kafka"].get("authorization") or {}).get("type")) != "simple" for k in kafkas):
+        problems.append("Kafka: SCRAM users without spec.kafka.authorization simple: ACLs would not apply")
+    for d in by_kind(objs, "Deployment"):
+        comp = component_of(d)
+        if comp not in OWN_TOPICS:
+            continue
+        env = {e["name"]: e for c in pod_template(d)["spec"]["containers"] for e in c.get("env", [])}
+        user = (env.get("RAPPORT_KAFKA__SASL_USERNAME") or {}).get("value")
+        secret = ((env.get("RAPPORT_KAFKA__SASL_PASSWORD") or {}).get("valueFrom") or {}).get("secretKeyRef", {}).get("name")
+        if user not in users or secret != user:
+            problems.append(f"{ident(d)}: signs in to Kafka as {user!r} (password from {secret!r}), not a KafkaUser of its own")
+            continue
+        acls = users[user]["spec"].get("authorization", {}).get("acls", [])
+        writes = {a["resource"].get("name") for a in acls
+                  if a["resource"]["type"] == "topic" and {"Write", "All"} & set(a["operations"])}
+        if writes != OWN_TOPICS[comp]:
+            problems.append(f"KafkaUser/{user}: may write {sorted(writes)}, expected {sorted(OWN_TOPICS[comp])}")
+        if any(a["resource"].get("patternType") == "prefix" and a["resource"]["type"] == "topic" for a in acls):
+            problems.append(f"KafkaUser/{user}: a prefix topic ACL reaches other services' topics")
     return problems
 
 
@@ -1087,6 +1128,37 @@ def self_test(report: Report) -> None:
         mutate(broken)
         report.check(f"self-test: the checks catch {name}",
                      None if check(broken) else "the broken rendering PASSED the checks")
+
+    # Kafka users: the operators' values give every service a KafkaUser.
+    operators, _ = render(chart, load_yaml_file(os.path.join(CHART, "ci", "distributed-operators.yaml")),
+                          upgrade=False)
+    report.check("the operators' values give each service a KafkaUser limited to its own topics",
+                 check_kafka_users(operators))
+
+    def user(objs: list[dict[str, Any]], component: str) -> dict[str, Any]:
+        return next(u for u in objs if u["kind"] == "KafkaUser" and u["metadata"]["name"].endswith(f"-{component}"))
+
+    def env_of(objs: list[dict[str, Any]], component: str) -> list[dict[str, Any]]:
+        return pod_template(first(objs, "Deployment", component))["spec"]["containers"][0]["env"]
+
+    kafka_mutations: list[tuple[str, Callable[[list[dict[str, Any]]], Any]]] = [
+        ("a service allowed to write another service's topic",
+         lambda o: user(o, "deals")["spec"]["authorization"]["acls"].append(
+             {"resource": {"type": "topic", "name": "rapport.contacts.v1", "patternType": "literal"},
+              "operations": ["Write"]})),
+        ("a prefix ACL over every topic",
+         lambda o: user(o, "analytics")["spec"]["authorization"]["acls"].append(
+             {"resource": {"type": "topic", "name": "rapport.", "patternType": "prefix"}, "operations": ["Read"]})),
+        ("a service signing in as the shared user",
+         lambda o: [e.update(value="rapport") for e in env_of(o, "comms") if e["name"] == "RAPPORT_KAFKA__SASL_USERNAME"]),
+        ("Kafka without authorization",
+         lambda o: first(o, "Kafka")["spec"]["kafka"].pop("authorization")),
+    ]
+    for name, mutate in kafka_mutations:
+        broken = copy.deepcopy(operators)
+        mutate(broken)
+        report.check(f"self-test: the checks catch {name}",
+                     None if check_kafka_users(broken) else "the broken rendering PASSED the checks")
 
     # A hook Job that differs between install and upgrade (e.g. a random or revision-based value).
     broken_upgrade = copy.deepcopy(good_upgrade)

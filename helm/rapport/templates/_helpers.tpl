@@ -131,6 +131,42 @@ lifecycle:
 {{- include "rapport.fullname" . -}}
 {{- end -}}
 
+{{/* Whether each service gets a KafkaUser of its own, limited by ACLs. */}}
+{{- define "rapport.kafkaUserPerService" -}}
+{{- if and .Values.kafka.strimzi.enabled (eq .Values.kafka.strimzi.authentication "scram-sha-512") (eq .Values.mode "distributed") -}}true{{- end -}}
+{{- end -}}
+
+{{/* What each service may do on Kafka: the topics it publishes on (its own
+     and the audit trail), the topics it reads and its consumer group. The
+     per-service KafkaUsers' ACLs come from here; a service's credentials
+     cannot write another service's events. */}}
+{{- define "rapport.kafkaAccess" -}}
+contacts:
+  write: [rapport.contacts.v1, rapport.audit.v1]
+  read: []
+  group: ""
+comms:
+  write: [rapport.interactions.v1, rapport.audit.v1]
+  read: [rapport.contacts.v1]
+  group: rapport-comms-contacts
+deals:
+  write: [rapport.deals.v1, rapport.audit.v1]
+  read: [rapport.contacts.v1]
+  group: rapport-deals-contacts
+tasks:
+  write: [rapport.tasks.v1, rapport.audit.v1]
+  read: [rapport.contacts.v1]
+  group: rapport-tasks-contacts
+analytics:
+  write: []
+  read: [rapport.contacts.v1, rapport.interactions.v1, rapport.deals.v1, rapport.tasks.v1]
+  group: rapport-analytics
+gateway:
+  write: [rapport.audit.v1]
+  read: [rapport.audit.v1]
+  group: rapport-gateway-audit
+{{- end -}}
+
 {{- define "rapport.kafkaBootstrap" -}}
 {{- if .Values.kafka.strimzi.enabled -}}
 {{- printf "%s-kafka-bootstrap.%s.svc:%s" (include "rapport.kafkaClusterName" .) .Release.Namespace (ternary "9093" "9092" .Values.kafka.strimzi.tls) -}}
@@ -256,6 +292,7 @@ lifecycle:
       "sasl_username" ($saslUser | default nil)
       "sasl_password" nil
       "ssl_ca_location" ($ca | default nil)
+      "accept_unsigned_events" .Values.kafka.acceptUnsignedEvents
       "topics" $topics) -}}
 {{- $scyllaUser := "" -}}
 {{- if and .Values.scylla.auth.username (not .Values.scylla.auth.usernameKey) -}}
@@ -286,8 +323,13 @@ lifecycle:
 {{- .Values.config.auth.principalKey.existingSecret | default (printf "%s-principal-key" (include "rapport.fullname" .)) -}}
 {{- end -}}
 
-{{/* Environment shared by every container: config path, pod identity, secrets. */}}
+{{/* Environment shared by every container: config path, pod identity, secrets.
+     Takes (dict "ctx" $ "component" name): a service of the distributed mode
+     with Strimzi SCRAM signs in to Kafka as its own KafkaUser ("" = the shared
+     user: the migration job, the monolith). */}}
 {{- define "rapport.commonEnv" -}}
+{{- $component := .component -}}
+{{- with .ctx -}}
 - name: RAPPORT_CONFIG
   value: /etc/rapport/config.yaml
 - name: POD_NAME
@@ -300,7 +342,16 @@ lifecycle:
       fieldPath: metadata.namespace
 {{- if eq .Values.mode "distributed" }}
 {{- $kafkaPw := include "rapport.kafkaPasswordSecret" . }}
-{{- if $kafkaPw }}
+{{- if and $component (include "rapport.kafkaUserPerService" .) }}
+{{- $user := printf "%s-%s" (include "rapport.kafkaUserName" .) $component }}
+- name: RAPPORT_KAFKA__SASL_USERNAME
+  value: {{ $user | quote }}
+- name: RAPPORT_KAFKA__SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $user }}
+      key: password
+{{- else if $kafkaPw }}
 - name: RAPPORT_KAFKA__SASL_PASSWORD
   valueFrom:
     secretKeyRef:
@@ -322,6 +373,7 @@ lifecycle:
       key: {{ .Values.scylla.auth.passwordKey }}
 {{- end }}
 {{- end }}
+{{- end -}}
 {{- end -}}
 
 {{/* Volumes shared by every pod: config, /tmp, Kafka CA. */}}
