@@ -28,7 +28,7 @@ const SYLLABLES: &[&str] = &[
     "ho", "gra", "ti", "zel", "mar", "quin",
 ];
 /// Given names in several scripts, with accents.
-const GIVEN: &[&str] = &[
+pub(crate) const GIVEN: &[&str] = &[
     "Ana",
     "José",
     "Zoë",
@@ -47,7 +47,7 @@ const GIVEN: &[&str] = &[
     "Björn",
 ];
 
-fn family(i: u64) -> String {
+pub(crate) fn family(i: u64) -> String {
     let n = SYLLABLES.len() as u64;
     let (a, b, c) = (i % n, (i / n) % n, (i / (n * n)) % n);
     let mut s = format!(
@@ -84,7 +84,7 @@ fn write_csv(path: &Path, rows: u64) -> anyhow::Result<u64> {
 }
 
 /// Resident memory of a process in MiB (Linux).
-fn rss_mib(pid: u32) -> Option<f64> {
+pub(crate) fn rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kib: f64 = status
         .lines()
@@ -103,16 +103,9 @@ pub(crate) async fn contacts(
     concurrency: usize,
     rapport: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let binary = match rapport {
-        Some(b) => b,
-        None => std::env::current_exe()?.with_file_name("rapport"),
-    };
+    let binary = crate::rapport_binary(rapport)?;
     let app = Arc::new(crate::start(&binary)?);
-    let grpc = app
-        .grpc
-        .get("contacts")
-        .context("contacts gRPC address")?
-        .clone();
+    let grpc = app.grpc_of("contacts")?;
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("contacts.csv");
     let t = Instant::now();

@@ -8,6 +8,10 @@
 //! `rapport-loadtests contacts` imports a generated CSV (1,000,000 rows by
 //! default) with `rapport import contacts`, sampling the monolith's memory,
 //! then measures phone lookups and name-prefix searches over gRPC.
+//!
+//! `rapport-loadtests access` measures what record-level access adds to
+//! get-by-id and list pages in a tenant of 10,000 users and 1,000,000
+//! contacts.
 
 use std::{
     io::{BufRead, BufReader},
@@ -20,6 +24,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod access;
 mod broker_probe;
 mod contacts;
 mod phones;
@@ -66,6 +71,22 @@ enum Scenario {
         #[arg(long)]
         rapport: Option<PathBuf>,
     },
+    /// Record-level access: get-by-id and list pages for an admin, a rep
+    /// and a department head in a tenant of 10,000 users.
+    Access {
+        /// Contacts in the tenant (100 per user at the default).
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Seconds per phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent gRPC clients.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// The `rapport` binary (default: next to this executable).
+        #[arg(long)]
+        rapport: Option<PathBuf>,
+    },
     /// Analytics' consumer path against the embedded broker, as the topic
     /// grows (no REST, no outbox).
     Pipeline {
@@ -100,6 +121,24 @@ struct Monolith {
     /// The key the monolith's services check principals with, for calls
     /// straight to a service's gRPC port.
     principal_key: rapport_platform::identity::PrincipalKey,
+}
+
+impl Monolith {
+    /// The gRPC address of `service`.
+    fn grpc_of(&self, service: &str) -> anyhow::Result<String> {
+        self.grpc
+            .get(service)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no gRPC address for {service}"))
+    }
+}
+
+/// The `rapport` binary: as given, else the one next to this executable.
+fn rapport_binary(rapport: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    Ok(match rapport {
+        Some(b) => b,
+        None => std::env::current_exe()?.with_file_name("rapport"),
+    })
 }
 
 impl Drop for Monolith {
@@ -222,10 +261,7 @@ where
 }
 
 async fn slice(seconds: u64, concurrency: usize, rapport: Option<PathBuf>) -> anyhow::Result<()> {
-    let binary = match rapport {
-        Some(b) => b,
-        None => std::env::current_exe()?.with_file_name("rapport"),
-    };
+    let binary = crate::rapport_binary(rapport)?;
     let app = Arc::new(start(&binary)?);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
@@ -322,6 +358,12 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
             rapport,
         } => contacts::contacts(rows, seconds, concurrency, rapport).await,
+        Scenario::Access {
+            rows,
+            seconds,
+            concurrency,
+            rapport,
+        } => access::access(rows, seconds, concurrency, rapport).await,
         Scenario::Pipeline { sizes } => pipeline::pipeline(sizes).await,
         Scenario::Broker { records } => {
             let dir = tempfile::tempdir()?;

@@ -30,6 +30,12 @@ const MAX_PAGE: usize = 1000;
 const MAX_QUERY_CHARS: usize = 200;
 /// Most index entries one page may read.
 const MAX_SCAN: usize = 5000;
+/// A caller who sees at most this many records (a rep) is served from
+/// them: read whole, filtered and ordered as the driver would, instead of
+/// walking the driver's index past records they cannot see.
+const SMALL_SCOPE: usize = 2000;
+/// Records loaded per read.
+const LOAD_CHUNK: usize = 500;
 
 /// Filters; empty fields do not filter.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -250,35 +256,69 @@ impl ContactsApi {
             -1
         };
 
+        let scope_keys: Vec<String> = match &scope {
+            Scope::Only(keys) => keys.iter().cloned().collect(),
+            Scope::All => Vec::new(),
+        };
+        // The driver's scan from a cursor, and whether a hit belongs on the page.
+        let scan_from = |after: &Option<(String, RecordId)>, limit: usize| Scan {
+            kind: q.kind,
+            attr: driver_attr.clone(),
+            values: values.clone(),
+            after: after.clone(),
+            descending,
+            limit,
+        };
+        let wanted = |record: &Record, hit: &crate::store::Hit| {
+            access::sees(p, record)
+                && matches(record, &rest, &words, &driver_attr, &hit.value, &values)
+        };
         let mut records = Vec::new();
         let mut scanned = 0;
         let mut exhausted = false;
-        while records.len() < page_size && scanned < MAX_SCAN {
+        let few = match (&scope, viewer_keys) {
+            (Scope::Only(keys), None) => self.visible_if_few(tenant, q.kind, keys).await?,
+            _ => None,
+        };
+        if let Some(visible) = few {
+            // Every record the caller sees is at hand: the driver's hits
+            // among them, in the driver's order, are the whole answer.
+            exhausted = true;
+            for (hit, record) in driver_hits(&visible, &scan_from(&after, usize::MAX)) {
+                after = Some((hit.value.clone(), hit.id));
+                if wanted(record, &hit) {
+                    records.push(record.clone());
+                    if records.len() == page_size {
+                        break;
+                    }
+                }
+            }
+        }
+        while !exhausted && records.len() < page_size && scanned < MAX_SCAN {
             let limit = (page_size - records.len() + 1).clamp(50, 500);
-            let scan = Scan {
-                kind: q.kind,
-                attr: driver_attr.clone(),
-                values: values.clone(),
-                after: after.clone(),
-                descending,
-                limit,
-            };
+            let scan = scan_from(&after, limit);
             let hits = match viewer_keys {
                 Some(keys) => self.scan_merged(tenant, scan, keys).await?,
                 None => self.store.scan(tenant, &scan).await?,
             };
             scanned += hits.len();
             exhausted = hits.len() < limit;
-            let ids: Vec<RecordId> = hits.iter().map(|h| h.id).collect();
+            let mut ids: Vec<RecordId> = hits.iter().map(|h| h.id).collect();
+            if let (Scope::Only(_), None) = (&scope, viewer_keys) {
+                // Only what the caller sees is loaded: the index says which.
+                let seen = self
+                    .store
+                    .visible_among(tenant, q.kind, &scope_keys, &ids)
+                    .await?;
+                ids.retain(|id| seen.contains(id));
+            }
             let loaded = self.store.get_many(tenant, &ids).await?;
             for hit in &hits {
                 after = Some((hit.value.clone(), hit.id));
                 let Some(record) = loaded.iter().find(|r| r.id == hit.id) else {
                     continue;
                 };
-                if access::sees(p, record)
-                    && matches(record, &rest, &words, &driver_attr, &hit.value, &values)
-                {
+                if wanted(record, hit) {
                     records.push(record.clone());
                     if records.len() == page_size {
                         break;
@@ -309,6 +349,44 @@ impl ContactsApi {
             next_page_token,
             total_size,
         })
+    }
+
+    /// Every record of `kind` a caller with viewer `keys` sees, if there are
+    /// at most [`SMALL_SCOPE`]; `None` (having read at most one range past
+    /// the bound) when there are more.
+    async fn visible_if_few(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        keys: &std::collections::BTreeSet<String>,
+    ) -> Result<Option<Vec<Record>>, ContactError> {
+        let mut ids = std::collections::BTreeSet::new();
+        for key in keys {
+            let range = Scan {
+                kind,
+                attr: attr::VIEWER.to_owned(),
+                values: ValueMatch::Exact(key.clone()),
+                after: None,
+                descending: false,
+                limit: SMALL_SCOPE + 1,
+            };
+            ids.extend(
+                self.store
+                    .scan(tenant, &range)
+                    .await?
+                    .into_iter()
+                    .map(|h| h.id),
+            );
+            if ids.len() > SMALL_SCOPE {
+                return Ok(None);
+            }
+        }
+        let ids: Vec<RecordId> = ids.into_iter().collect();
+        let mut records = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(LOAD_CHUNK) {
+            records.extend(self.store.get_many(tenant, chunk).await?);
+        }
+        Ok(Some(records))
     }
 
     /// The union of the viewer-key ranges in id order, as if it were one
@@ -420,6 +498,51 @@ impl ContactsApi {
     }
 }
 
+/// The entries `scan` would read, restricted to `records`: their index
+/// entries of the scan's attribute and values, in the scan's order, after
+/// its cursor.
+fn driver_hits<'r>(records: &'r [Record], scan: &Scan) -> Vec<(crate::store::Hit, &'r Record)> {
+    let mut hits: Vec<(crate::store::Hit, &Record)> = records
+        .iter()
+        .filter(|r| r.kind() == scan.kind)
+        .flat_map(|r| {
+            index_entries(r)
+                .into_iter()
+                .filter(|e| {
+                    e.attr == scan.attr
+                        && match &scan.values {
+                            ValueMatch::Exact(v) => &e.value == v,
+                            ValueMatch::Prefix(p) => e.value.starts_with(p.as_str()),
+                        }
+                })
+                .map(move |e| {
+                    (
+                        crate::store::Hit {
+                            value: e.value,
+                            id: r.id,
+                        },
+                        r,
+                    )
+                })
+        })
+        .collect();
+    let key = |h: &crate::store::Hit| (h.value.clone(), h.id);
+    hits.sort_by_key(|(h, _)| key(h));
+    if scan.descending {
+        hits.reverse();
+    }
+    if let Some(after) = &scan.after {
+        hits.retain(|(h, _)| {
+            if scan.descending {
+                key(h) < *after
+            } else {
+                key(h) > *after
+            }
+        });
+    }
+    hits
+}
+
 /// Whether a record the driver yielded matches everything else. For name
 /// prefixes, only the record's first matching word counts, so a record
 /// appears once even when several of its words match.
@@ -474,5 +597,92 @@ mod tests {
         for bad in ["email", "create_time sideways", "display_name desc"] {
             assert!(Order::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A rep whose few records sort after more than a scan's worth of
+    /// others with the same name prefix still gets them on one full page.
+    #[tokio::test]
+    async fn a_rep_gets_full_pages_of_their_own_among_many_hidden_matches() {
+        use std::sync::Arc;
+
+        use chrono::Utc;
+        use rapport_platform::{
+            identity::{Role, UserId},
+            outbox_relay::OutboxSignal,
+        };
+
+        use crate::{
+            domain::{Fields, Record, Region},
+            store::{ChangeSet, ContactStore, Put, SqliteContactStore},
+        };
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteContactStore::open(&dir.path().join("contacts.db"))
+            .await
+            .unwrap();
+        let tenant = TenantId::parse("acme").unwrap();
+        let person = |name: String, owner: &str| {
+            let fields = Fields {
+                display_name: name,
+                owner: owner.into(),
+                ..Default::default()
+            };
+            Record::new(tenant.clone(), Kind::Person, fields, owner, Utc::now())
+        };
+        // Hidden matches sort first ("zoa" < "zoz"), more than MAX_SCAN.
+        let mut puts: Vec<Put> = (0..MAX_SCAN + 200)
+            .map(|i| person(format!("Zoa{i:05} Other"), "someone-else"))
+            .chain((0..12).map(|i| person(format!("Zoz{i:02} Mine"), "rep-1")))
+            .map(|record| Put {
+                record,
+                previous: None,
+            })
+            .collect();
+        for chunk in puts.chunks_mut(1000) {
+            let changes = ChangeSet {
+                puts: chunk.to_vec(),
+                ..Default::default()
+            };
+            store.commit(&tenant, &changes).await.unwrap();
+        }
+        let api = ContactsApi::new(
+            Arc::new(store),
+            OutboxSignal::default(),
+            Region::parse("US").unwrap(),
+            Vec::new(),
+        );
+        let rep = Principal {
+            tenant: tenant.clone(),
+            user: UserId::parse("rep-1").unwrap(),
+            roles: vec![Role::Rep],
+            teams: Vec::new(),
+            scopes: None,
+            grants: Vec::new(),
+        };
+        let query = |page_token: String| SearchQuery {
+            query: "Zo".into(),
+            page_size: 10,
+            page_token,
+            ..Default::default()
+        };
+        let first = api.search(&rep, query(String::new())).await.unwrap();
+        let names: Vec<String> = first
+            .records
+            .iter()
+            .map(|r| r.fields().display_name.clone())
+            .collect();
+        let expected: Vec<String> = (0..10).map(|i| format!("Zoz{i:02} Mine")).collect();
+        assert_eq!(names, expected, "a full first page, in name order");
+        let second = api
+            .search(&rep, query(first.next_page_token))
+            .await
+            .unwrap();
+        let names: Vec<String> = second
+            .records
+            .iter()
+            .map(|r| r.fields().display_name.clone())
+            .collect();
+        assert_eq!(names, ["Zoz10 Mine", "Zoz11 Mine"]);
+        assert!(second.next_page_token.is_empty(), "nothing more to read");
     }
 }

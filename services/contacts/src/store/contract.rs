@@ -107,6 +107,43 @@ async fn never_reads_across_tenants(s: &dyn ContactStore) {
     );
 }
 
+async fn tells_which_records_a_viewer_sees_from_the_index(s: &dyn ContactStore) {
+    let mine = record("acme", "Mine", "", "");
+    let mut theirs = record("acme", "Theirs", "", "");
+    theirs.data.fields.owner = "bob".into();
+    let mut team = record("acme", "Team", "", "");
+    team.data.fields.owner = "carol".into();
+    team.data.fields.team = "sales/north".into();
+    for r in [&mine, &theirs, &team] {
+        s.commit(&r.tenant, &create(r)).await.unwrap();
+    }
+    let ids = &[mine.id, theirs.id, team.id];
+    let tenant = &mine.tenant;
+    let sees = |keys: &[&str]| {
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        async move {
+            s.visible_among(tenant, Kind::Person, &keys, ids)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(sees(&["u:alice"]).await, [mine.id].into());
+    assert_eq!(
+        sees(&["u:alice", "t:sales"]).await,
+        [mine.id, team.id].into()
+    );
+    assert!(sees(&["u:nobody"]).await.is_empty());
+    let other = TenantId::parse("globex").unwrap();
+    let keys = vec!["u:alice".to_owned()];
+    assert!(
+        s.visible_among(&other, Kind::Person, &keys, ids)
+            .await
+            .unwrap()
+            .is_empty(),
+        "never across tenants"
+    );
+}
+
 async fn stale_versions_and_taken_keys_change_nothing(s: &dyn ContactStore) {
     let r = record("acme", "Linus", "linus@example.com", "");
     s.commit(&r.tenant, &create(&r)).await.unwrap();
@@ -440,6 +477,7 @@ mod sqlite {
         store(),
         creates_and_reads_back_with_its_event,
         never_reads_across_tenants,
+        tells_which_records_a_viewer_sees_from_the_index,
         stale_versions_and_taken_keys_change_nothing,
         deletes_remove_index_entries,
         scans_page_in_order,
@@ -511,6 +549,7 @@ mod scylla {
         store(),
         creates_and_reads_back_with_its_event,
         never_reads_across_tenants,
+        tells_which_records_a_viewer_sees_from_the_index,
         stale_versions_and_taken_keys_change_nothing,
         deletes_remove_index_entries,
         scans_page_in_order,

@@ -201,6 +201,15 @@ pub trait ContactStore: Send + Sync + 'static {
     ) -> Result<Vec<Record>, StoreError>;
     /// Index entries in order.
     async fn scan(&self, tenant: &TenantId, scan: &Scan) -> Result<Vec<Hit>, StoreError>;
+    /// Which of `ids` carry any of the viewer `keys`: a visibility check
+    /// from the index alone, so hidden records are never loaded.
+    async fn visible_among(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        keys: &[String],
+        ids: &[RecordId],
+    ) -> Result<std::collections::BTreeSet<RecordId>, StoreError>;
     /// Index entries with any of `values` (batch key lookup).
     async fn find(
         &self,

@@ -9,7 +9,7 @@
 //! all-or-nothing.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeSet, HashMap, HashSet},
     sync::Arc,
 };
 
@@ -95,6 +95,7 @@ struct Statements {
     put_import_error: PreparedStatement,
     put_erasure: PreparedStatement,
     find: PreparedStatement,
+    visible_among: PreparedStatement,
     scan_up: PreparedStatement,
     scan_down: PreparedStatement,
     put_duplicate: PreparedStatement,
@@ -142,6 +143,7 @@ impl ScyllaContactStore {
             put_import_error: prepare(PUT_IMPORT_ERROR).await?,
             put_erasure: prepare(PUT_ERASURE).await?,
             find: prepare("SELECT value, id FROM record_index WHERE tenant_id = ? AND kind = ? AND attr = ? AND bucket = ? AND value = ?").await?,
+            visible_among: prepare("SELECT id FROM record_index WHERE tenant_id = ? AND kind = ? AND attr = ? AND bucket = ? AND value = ? AND id IN ?").await?,
             scan_up: prepare("SELECT value, id FROM record_index WHERE tenant_id = ? AND kind = ? AND attr = ? AND bucket = ? AND (value, id) > (?, ?) AND (value, id) < (?, ?) ORDER BY value ASC, id ASC LIMIT ?").await?,
             scan_down: prepare("SELECT value, id FROM record_index WHERE tenant_id = ? AND kind = ? AND attr = ? AND bucket = ? AND (value, id) > (?, ?) AND (value, id) < (?, ?) ORDER BY value DESC, id DESC LIMIT ?").await?,
             put_duplicate: prepare("INSERT INTO duplicate_keys (tenant_id, kind, attr, value, id) VALUES (?, ?, ?, ?, ?)").await?,
@@ -678,6 +680,46 @@ impl ContactStore for ScyllaContactStore {
                 })
             })
             .collect()
+    }
+
+    async fn visible_among(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        keys: &[String],
+        ids: &[RecordId],
+    ) -> Result<BTreeSet<RecordId>, StoreError> {
+        let mut out = BTreeSet::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        // One partition per viewer key; the ids probe its clustering key.
+        let wanted: Vec<Uuid> = ids.iter().map(uuid).collect();
+        for key in keys {
+            let rows = self
+                .session
+                .execute_unpaged(
+                    &self.statements.visible_among,
+                    (
+                        tenant.as_str(),
+                        kind.as_str(),
+                        attr::VIEWER,
+                        bucket(attr::VIEWER, key),
+                        key.as_str(),
+                        &wanted,
+                    ),
+                )
+                .await?
+                .into_rows_result()?;
+            for r in rows
+                .rows::<(Uuid,)>()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?
+            {
+                let (id,) = r.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                out.insert(record_id(id)?);
+            }
+        }
+        Ok(out)
     }
 
     async fn find(

@@ -1,7 +1,11 @@
 //! People and companies in SQLite: a JSON document per record plus the
 //! `record_index` query table, written in one transaction per change set.
 
-use std::{collections::HashSet, path::Path, sync::Arc};
+use std::{
+    collections::{BTreeSet, HashSet},
+    path::Path,
+    sync::Arc,
+};
 
 use async_trait::async_trait;
 use rapport_platform::identity::TenantId;
@@ -14,7 +18,9 @@ use super::{
     ChangeSet, CommitError, ContactStore, DuplicateGroup, Hit, ImportQuota, Scan, StartImport,
     ValueMatch, decode, encode, from_doc, running_imports, to_doc,
 };
-use crate::domain::{CustomFieldDef, ImportJob, ImportRowError, Kind, RecordId, index_entries};
+use crate::domain::{
+    CustomFieldDef, ImportJob, ImportRowError, Kind, RecordId, index::attr, index_entries,
+};
 
 const MIGRATIONS: &[Migration] = &[
     OUTBOX_MIGRATION,
@@ -506,6 +512,54 @@ impl ContactStore for SqliteContactStore {
                 let mut out = Vec::new();
                 while let Some(row) = rows.next().await? {
                     out.push(hit(&row)?);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn visible_among(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        keys: &[String],
+        ids: &[RecordId],
+    ) -> Result<BTreeSet<RecordId>, StoreError> {
+        if keys.is_empty() || ids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        // One probe of the primary key per (key, id): both lists are short
+        // (a viewer's keys, one scan batch).
+        let marks = |from: usize, n: usize| {
+            (from..from + n)
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let sql = format!(
+            "SELECT DISTINCT id FROM record_index \
+             WHERE tenant_id = ?1 AND kind = ?2 AND attr = '{}' \
+             AND value IN ({}) AND id IN ({})",
+            attr::VIEWER,
+            marks(3, keys.len()),
+            marks(3 + keys.len(), ids.len()),
+        );
+        let mut params: Vec<libsql::Value> = vec![
+            tenant.as_str().to_owned().into(),
+            kind.as_str().to_owned().into(),
+        ];
+        params.extend(keys.iter().map(|k| libsql::Value::from(k.clone())));
+        params.extend(ids.iter().map(|id| libsql::Value::from(id.to_string())));
+        self.db
+            .read(move |conn| async move {
+                let mut rows = conn.query(&sql, params).await?;
+                let mut out = BTreeSet::new();
+                while let Some(row) = rows.next().await? {
+                    let id: String = row.get(0)?;
+                    out.insert(
+                        RecordId::parse(&id)
+                            .map_err(|_| StoreError::Corrupt("record_index.id".into()))?,
+                    );
                 }
                 Ok(out)
             })
