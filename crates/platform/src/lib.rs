@@ -22,5 +22,6 @@ pub mod personal_data;
 pub mod proto_time;
 pub mod service;
 pub mod telemetry;
+pub mod text;
 
 pub use service::{LatePeer, PeerDirectory, ServiceContext, StartError, Started, StoreSettings};

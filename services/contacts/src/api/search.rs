@@ -294,8 +294,16 @@ impl ContactsApi {
                 }
             }
         }
+        // Whether the caller's scope hides some of the driver's hits: then
+        // every round reads twice as many as the last (up to 1000), since
+        // visible hits are thin where the previous round found too few.
+        let thinned = matches!((&scope, viewer_keys), (Scope::Only(_), None));
+        let mut rounds = 0;
         while !exhausted && records.len() < page_size && scanned < MAX_SCAN {
-            let limit = (page_size - records.len() + 1).clamp(50, 500);
+            let missing = page_size - records.len() + 1;
+            let growth = if thinned { 1 << rounds } else { 1 };
+            let limit = (missing * growth).clamp(50, if thinned { 1000 } else { 500 });
+            rounds = (rounds + 1).min(5);
             let scan = scan_from(&after, limit);
             let hits = match viewer_keys {
                 Some(keys) => self.scan_merged(tenant, scan, keys).await?,
@@ -304,7 +312,7 @@ impl ContactsApi {
             scanned += hits.len();
             exhausted = hits.len() < limit;
             let mut ids: Vec<RecordId> = hits.iter().map(|h| h.id).collect();
-            if let (Scope::Only(_), None) = (&scope, viewer_keys) {
+            if thinned {
                 // Only what the caller sees is loaded: the index says which.
                 let seen = self
                     .store

@@ -1,21 +1,9 @@
-//! Name folding for search: case- and accent-insensitive, any script.
-//!
-//! Folding decomposes (NFKD), drops the combining diacritics of Latin,
-//! Greek and Cyrillic letters (U+0300 block and its extensions), recomposes
-//! (NFC) and lower-cases. Marks that are part of a letter in other scripts
-//! (Bengali and Devanagari vowel signs, virama, nukta) are kept, so
-//! "রবীন্দ্রনাথ" stays searchable by "রবী".
+//! Name folding for search: [`fold`] (shared with the other services, see
+//! `rapport_platform::text`) and the words of a name.
 
-use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
+use unicode_normalization::char::is_combining_mark;
 
-/// Folds `s` for comparison and indexing.
-pub fn fold(s: &str) -> String {
-    s.nfkd()
-        .filter(|c| !is_diacritic(*c))
-        .nfc()
-        .flat_map(char::to_lowercase)
-        .collect()
-}
+pub use rapport_platform::text::fold;
 
 /// The folded words of a name, in order, without repeats.
 pub fn tokens(s: &str) -> Vec<String> {
@@ -27,13 +15,6 @@ pub fn tokens(s: &str) -> Vec<String> {
         }
     }
     out
-}
-
-fn is_diacritic(c: char) -> bool {
-    matches!(
-        c as u32,
-        0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F
-    )
 }
 
 #[cfg(test)]

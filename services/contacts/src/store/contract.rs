@@ -292,6 +292,47 @@ async fn scans_page_in_order(s: &dyn ContactStore) {
         .await
         .unwrap();
     assert_eq!(prefix.len(), 5);
+    // From a cursor, both ways, prefix ranges stay inside their prefix.
+    for r in ["Nam", "Nan", "Other"] {
+        s.commit(&tenant, &create(&record("pager", r, "", "")))
+            .await
+            .unwrap();
+    }
+    let by_prefix = |after: Option<(String, crate::domain::RecordId)>, descending| Scan {
+        values: ValueMatch::Prefix("name".into()),
+        after,
+        descending,
+        limit: 2,
+        ..exact(attr::NAME, "")
+    };
+    let values = |hits: &[super::Hit]| hits.iter().map(|h| h.value.clone()).collect::<Vec<_>>();
+    let up = s.scan(&tenant, &by_prefix(None, false)).await.unwrap();
+    let cursor = up.last().map(|h| (h.value.clone(), h.id));
+    let up = s.scan(&tenant, &by_prefix(cursor, false)).await.unwrap();
+    assert_eq!(values(&up), ["name2", "name3"]);
+    let down = s.scan(&tenant, &by_prefix(None, true)).await.unwrap();
+    assert_eq!(values(&down), ["name4", "name3"]);
+    let cursor = down.last().map(|h| (h.value.clone(), h.id));
+    let down = s.scan(&tenant, &by_prefix(cursor, true)).await.unwrap();
+    assert_eq!(values(&down), ["name2", "name1"]);
+    let oldest_first_after_newest = s
+        .scan(
+            &tenant,
+            &Scan {
+                descending: true,
+                after: Some((String::new(), ids[3])),
+                ..exact(attr::ALL, "")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        oldest_first_after_newest
+            .iter()
+            .map(|h| h.id)
+            .collect::<Vec<_>>(),
+        [ids[2], ids[1], ids[0]]
+    );
 }
 
 async fn only_one_upload_starts_an_import(s: &dyn ContactStore) {

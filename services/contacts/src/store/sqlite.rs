@@ -470,45 +470,53 @@ impl ContactStore for SqliteContactStore {
     }
 
     async fn scan(&self, tenant: &TenantId, scan: &Scan) -> Result<Vec<Hit>, StoreError> {
-        let (dir, cmp) = if scan.descending {
-            ("DESC", "<")
-        } else {
-            ("ASC", ">")
-        };
         let (from, to) = match &scan.values {
             ValueMatch::Exact(v) => (v.clone(), v.clone()),
             ValueMatch::Prefix(p) => (p.clone(), format!("{p}{PREFIX_END}")),
         };
-        let (after_clause, after_value, after_id) = match &scan.after {
-            Some((v, id)) => (
-                format!("AND (value {cmp} ?6 OR (value = ?6 AND id {cmp} ?7))"),
-                v.clone(),
-                id.to_string(),
-            ),
-            None => (
-                "AND ?6 = ?6 AND ?7 = ?7".to_owned(),
-                String::new(),
-                String::new(),
-            ),
+        // The cursor is the start of the range, compared as a row value:
+        // SQLite then seeks straight to it on the primary key, where a
+        // separate `value >= ?` bound made it walk every entry before the
+        // cursor (deep pages grew slower page by page). Ids are never empty
+        // and sort below PREFIX_END, so the bounds without a cursor take
+        // every id of the edge values.
+        let (sql, start, bound) = if scan.descending {
+            (
+                "SELECT value, id FROM record_index \
+                 WHERE tenant_id = ?1 AND kind = ?2 AND attr = ?3 \
+                 AND (value, id) < (?4, ?5) AND value >= ?6 \
+                 ORDER BY value DESC, id DESC LIMIT ?7",
+                scan.after
+                    .clone()
+                    .map(|(v, id)| (v, id.to_string()))
+                    .unwrap_or((to, PREFIX_END.to_string())),
+                from,
+            )
+        } else {
+            (
+                "SELECT value, id FROM record_index \
+                 WHERE tenant_id = ?1 AND kind = ?2 AND attr = ?3 \
+                 AND (value, id) > (?4, ?5) AND value <= ?6 \
+                 ORDER BY value ASC, id ASC LIMIT ?7",
+                scan.after
+                    .clone()
+                    .map(|(v, id)| (v, id.to_string()))
+                    .unwrap_or((from, String::new())),
+                to,
+            )
         };
-        let sql = format!(
-            "SELECT value, id FROM record_index \
-             WHERE tenant_id = ?1 AND kind = ?2 AND attr = ?3 AND value >= ?4 AND value <= ?5 \
-             {after_clause} ORDER BY value {dir}, id {dir} LIMIT ?8"
-        );
         let params = libsql::params![
             tenant.as_str(),
             scan.kind.as_str(),
             scan.attr.as_str(),
-            from,
-            to,
-            after_value,
-            after_id,
+            start.0,
+            start.1,
+            bound,
             scan.limit as i64
         ];
         self.db
             .read(move |conn| async move {
-                let mut rows = conn.query(&sql, params).await?;
+                let mut rows = conn.query(sql, params).await?;
                 let mut out = Vec::new();
                 while let Some(row) = rows.next().await? {
                     out.push(hit(&row)?);
