@@ -517,6 +517,7 @@ def check_config_file(objs: list[dict[str, Any]], mode: str) -> list[str]:
                  "oidc_client_id", "oidc_redirect_url", "session_ttl_hours"},
         "outbox": {"relay_enabled", "poll_interval_ms"},
         "contacts": {"default_phone_region", "max_running_imports_per_tenant", "abandoned_import_after_secs"},
+        "deals": {"max_pipeline_stages"},
         "gateway": {"rate_limits", "api_key_rate_limits", "audit"},
     }
     problems = []

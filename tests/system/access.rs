@@ -44,6 +44,22 @@ const PEOPLE: &[(&str, &str, &[&str], &[&str])] = &[
 /// Each method of each service, and the case below that covers it.
 const CASES: &[(&str, &str)] = &[
     (
+        "rapport.deals.v1.DealsService/ListPipelines",
+        "tenant configuration, no records (pipelines.rs)",
+    ),
+    (
+        "rapport.deals.v1.DealsService/GetPipeline",
+        "tenant configuration, no records (pipelines.rs)",
+    ),
+    (
+        "rapport.deals.v1.DealsService/CreatePipeline",
+        "tenant configuration, no records (pipelines.rs)",
+    ),
+    (
+        "rapport.deals.v1.DealsService/UpdatePipeline",
+        "tenant configuration, no records (pipelines.rs)",
+    ),
+    (
         "rapport.contacts.v1.ContactsService/CreateContact",
         "created by each user; owner and team default to the creator",
     ),

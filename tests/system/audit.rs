@@ -413,6 +413,32 @@ async fn every_mutating_endpoint_leaves_an_entry_and_tenants_see_only_their_own(
         "created",
         "CreateTask",
     );
+    let pipeline = ada
+        .ok(
+            Method::POST,
+            "/v1/pipelines",
+            json!({"name": "Renewals", "stages": [{"name": "Due", "probability": 0.5}, {"name": "Signed", "probability": 0.9}]}),
+        )
+        .await;
+    let p = id(&pipeline);
+    expect(
+        "createPipeline",
+        format!("pipelines/{p}"),
+        "created",
+        "CreatePipeline",
+    );
+    ada.ok(
+        Method::PATCH,
+        &format!("/v1/pipelines/{p}"),
+        json!({"name": "Renewals", "stages": [{"id": "due", "name": "Due soon", "probability": 0.5}], "stage_moves": {"signed": "due"}}),
+    )
+    .await;
+    expect(
+        "updatePipeline",
+        format!("pipelines/{p}"),
+        "updated",
+        "UpdatePipeline",
+    );
 
     // API keys, changed in the gateway itself.
     let key = ada

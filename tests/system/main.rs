@@ -17,6 +17,7 @@ mod harness;
 mod isolation;
 mod migrate;
 mod oidc;
+mod pipelines;
 mod readme;
 mod roles;
 mod shutdown;

@@ -81,6 +81,8 @@ pub struct Config {
     pub outbox: OutboxConfig,
     /// Contacts service settings.
     pub contacts: ContactsConfig,
+    /// Deals service settings.
+    pub deals: DealsConfig,
     /// Gateway settings.
     pub gateway: GatewayConfig,
 }
@@ -200,6 +202,23 @@ pub struct ContactsConfig {
     pub abandoned_import_after_secs: u64,
 }
 
+/// Deals service settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DealsConfig {
+    /// Most stages a pipeline may have (at least 1): long pipelines are a
+    /// classic cause of failed CRM roll-outs.
+    pub max_pipeline_stages: usize,
+}
+
+impl Default for DealsConfig {
+    fn default() -> Self {
+        DealsConfig {
+            max_pipeline_stages: 12,
+        }
+    }
+}
+
 impl Default for ContactsConfig {
     fn default() -> Self {
         ContactsConfig {
@@ -224,6 +243,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             outbox: OutboxConfig::default(),
             contacts: ContactsConfig::default(),
+            deals: DealsConfig::default(),
             gateway: GatewayConfig::default(),
         }
     }

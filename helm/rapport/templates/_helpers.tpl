@@ -246,6 +246,7 @@ gateway:
 {{- $auth := dict "dev_token_key_file" nil "oidc_issuer" ($a.oidcIssuer | default nil) "oidc_audience" ($a.oidcAudience | default nil) "oidc_claims" $a.oidcClaims "oidc_leeway_seconds" (int $a.oidcLeewaySeconds) "oidc_client_id" ($a.oidcClientId | default nil) "oidc_redirect_url" ($a.oidcRedirectUrl | default nil) "session_ttl_hours" (int $a.sessionTtlHours) -}}
 {{- $outbox := dict "relay_enabled" .Values.config.outbox.relayEnabled "poll_interval_ms" (int .Values.config.outbox.pollIntervalMs) -}}
 {{- $contacts := dict "default_phone_region" .Values.config.contacts.defaultPhoneRegion "max_running_imports_per_tenant" (int .Values.config.contacts.maxRunningImportsPerTenant) "abandoned_import_after_secs" (int .Values.config.contacts.abandonedImportAfterSeconds) -}}
+{{- $deals := dict "max_pipeline_stages" (int .Values.config.deals.maxPipelineStages) -}}
 {{- $limits := dict -}}
 {{- range $class, $rate := .Values.config.gateway.rateLimits -}}
 {{- $_ := set $limits $class (dict "per_second" (float64 $rate.perSecond) "burst" (int $rate.burst)) -}}
@@ -260,6 +261,7 @@ gateway:
       "auth" $auth
       "outbox" $outbox
       "contacts" $contacts
+      "deals" $deals
       "gateway" (dict "rate_limits" $limits "api_key_rate_limits" $keyLimits "audit" (dict "retention_days" (int .Values.config.gateway.audit.retentionDays))) -}}
 {{- if eq .Values.mode "distributed" -}}
 {{- $_ := set $cfg "listen_addr" (printf "0.0.0.0:%d" (int .Values.ports.grpc)) -}}

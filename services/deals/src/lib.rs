@@ -43,13 +43,11 @@ pub async fn start(ctx: &ServiceContext) -> Result<Started, StartError> {
     let (signal, relay) = ctx.spawn_outbox_relay(SERVICE, store.outbox())?;
     let handler = ContactChangeHandler::new(store.clone());
     let consumer = contact_changes::spawn_consumer(ctx, SERVICE, CONSUMER_GROUP, handler);
-    let routes = tonic::service::Routes::new(DealsServiceServer::new(api::DealsApi::new(
-        store.clone(),
-        signal,
-    )))
-    .add_service(PersonalDataServiceServer::new(api::PersonalDataApi::new(
-        store,
-    )));
+    let deals = api::DealsApi::new(store.clone(), signal)
+        .with_max_stages(ctx.config.deals.max_pipeline_stages);
+    let routes = tonic::service::Routes::new(DealsServiceServer::new(deals)).add_service(
+        PersonalDataServiceServer::new(api::PersonalDataApi::new(store)),
+    );
     let (addr, server) = ctx.serve_grpc(SERVICE, routes, HEALTH_NAMES).await?;
     Ok(Started {
         addr,

@@ -51,7 +51,7 @@ const OWNED: &[(&str, &[&str], &[&str])] = &[
         &["contacts/"],
     ),
     (sources::COMMS, &["interactions/"], &["interactions/"]),
-    (sources::DEALS, &["deals/"], &[]),
+    (sources::DEALS, &["deals/", "pipelines/"], &[]),
     (sources::TASKS, &["tasks/"], &[]),
     (sources::GATEWAY, &["apiKeys/", "roles/", "users/"], &[]),
 ];

@@ -82,6 +82,8 @@ pub enum Permission {
     /// List and end other people's browser sessions (anyone may end their
     /// own).
     ManageSessions,
+    /// Create and change the tenant's deal pipelines and their stages.
+    ManagePipelines,
 }
 
 /// Every record permission that means something, with its stable name.
@@ -113,7 +115,7 @@ pub const RECORD_PERMISSIONS: [(Object, Action, &str); 20] = {
 };
 
 /// The permissions that are not about one object, with their names.
-const TENANT_PERMISSIONS: [(Permission, &str); 10] = [
+const TENANT_PERMISSIONS: [(Permission, &str); 11] = [
     (Permission::ViewTeamRecords, "records.view_team"),
     (Permission::ViewAllRecords, "records.view_all"),
     (Permission::ManageCustomFields, "custom_fields.manage"),
@@ -124,6 +126,7 @@ const TENANT_PERMISSIONS: [(Permission, &str); 10] = [
     (Permission::ReadAudit, "audit.read"),
     (Permission::ManageRoles, "roles.manage"),
     (Permission::ManageSessions, "sessions.manage"),
+    (Permission::ManagePipelines, "pipelines.manage"),
 ];
 
 /// `records.<action>`: the action on every object that has it. Names of
@@ -407,6 +410,7 @@ mod tests {
             Permission::ExportPersonalData,
             Permission::ManageRoles,
             Permission::ManageSessions,
+            Permission::ManagePipelines,
         ] {
             assert!(with(&[Role::Admin]).may(p), "{p:?}");
             for role in [Role::Manager, Role::Rep, Role::System, Role::ReadOnly] {
@@ -467,7 +471,7 @@ mod tests {
     #[test]
     fn names_round_trip_and_first_version_names_still_parse() {
         let all: Vec<Permission> = Permission::all().collect();
-        assert_eq!(all.len(), 30);
+        assert_eq!(all.len(), 31);
         for p in &all {
             assert_eq!(p.as_str().parse::<Permission>(), Ok(*p));
         }

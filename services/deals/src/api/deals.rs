@@ -13,7 +13,9 @@ use rapport_platform::{
 use rapport_proto::{
     common::v1::{AuditStamp, Money as PbMoney},
     deals::v1::{
-        self as pb, CreateDealRequest, GetDealRequest, deals_service_server::DealsService,
+        self as pb, CreateDealRequest, CreatePipelineRequest, GetDealRequest, GetPipelineRequest,
+        ListPipelinesRequest, ListPipelinesResponse, UpdatePipelineRequest,
+        deals_service_server::DealsService,
     },
 };
 use tonic::{Request, Response, Status};
@@ -29,14 +31,26 @@ pub(super) const DOMAIN: &str = "deals.rapport";
 
 /// The gRPC API of the deals service.
 pub struct DealsApi {
-    store: Arc<dyn DealStore>,
-    outbox: OutboxSignal,
+    pub(super) store: Arc<dyn DealStore>,
+    pub(super) outbox: OutboxSignal,
+    /// Most stages a pipeline may have.
+    pub(super) max_stages: usize,
 }
 
 impl DealsApi {
     /// An API over `store`.
     pub fn new(store: Arc<dyn DealStore>, outbox: OutboxSignal) -> Self {
-        DealsApi { store, outbox }
+        DealsApi {
+            store,
+            outbox,
+            max_stages: crate::domain::pipeline::DEFAULT_MAX_STAGES,
+        }
+    }
+
+    /// With pipelines of at most `n` stages (at least 1).
+    pub fn with_max_stages(mut self, n: usize) -> Self {
+        self.max_stages = n.max(1);
+        self
     }
 }
 
@@ -132,6 +146,63 @@ impl DealsService for DealsApi {
             }
             _ => Err(not_found()),
         }
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn list_pipelines(
+        &self,
+        req: Request<ListPipelinesRequest>,
+    ) -> Result<Response<ListPipelinesResponse>, Status> {
+        let principal = principal(&req, Permission::read(Object::Deals))?;
+        let all = self.pipelines(&principal).await.map_err(status)?;
+        Ok(Response::new(ListPipelinesResponse {
+            pipelines: all.iter().map(super::pipelines::to_proto).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn get_pipeline(
+        &self,
+        req: Request<GetPipelineRequest>,
+    ) -> Result<Response<pb::Pipeline>, Status> {
+        let principal = principal(&req, Permission::read(Object::Deals))?;
+        let found = self
+            .pipeline(&principal, &req.get_ref().id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(super::pipelines::to_proto(&found)))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn create_pipeline(
+        &self,
+        req: Request<CreatePipelineRequest>,
+    ) -> Result<Response<pb::Pipeline>, Status> {
+        let principal = principal(&req, Permission::ManagePipelines)?;
+        let body = req.into_inner().pipeline.unwrap_or_default();
+        let draft = super::pipelines::draft(body, Default::default());
+        let created = self.add_pipeline(&principal, draft).await.map_err(status)?;
+        Ok(Response::new(super::pipelines::to_proto(&created)))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn update_pipeline(
+        &self,
+        req: Request<UpdatePipelineRequest>,
+    ) -> Result<Response<pb::Pipeline>, Status> {
+        let principal = principal(&req, Permission::ManagePipelines)?;
+        let UpdatePipelineRequest {
+            pipeline,
+            stage_moves,
+        } = req.into_inner();
+        let body = pipeline.unwrap_or_default();
+        let (id, etag) = (body.id.clone(), body.etag.clone());
+        let draft = super::pipelines::draft(body, stage_moves);
+        let updated = self
+            .replace_pipeline(&principal, &id, &etag, draft)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(super::pipelines::to_proto(&updated)))
     }
 }
 

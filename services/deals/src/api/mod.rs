@@ -2,6 +2,7 @@
 
 mod deals;
 mod personal_data;
+mod pipelines;
 
 pub use deals::DealsApi;
 pub use personal_data::PersonalDataApi;

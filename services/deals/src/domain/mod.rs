@@ -1,5 +1,7 @@
 //! Deals' rules: no I/O, no transport types.
 
+pub mod pipeline;
+
 use chrono::{DateTime, Utc};
 use rapport_platform::{
     error::{ErrorCode, FieldViolation, ServiceError},
@@ -80,6 +82,18 @@ pub enum DealError {
     /// No such deal for this tenant.
     #[error("deal {0} not found")]
     NotFound(String),
+    /// A pipeline breaks the rules (every violation listed).
+    #[error("invalid pipeline: {}", .0.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; "))]
+    InvalidPipeline(Vec<FieldViolation>),
+    /// No such pipeline for this tenant.
+    #[error("pipeline {0} not found")]
+    PipelineNotFound(String),
+    /// The pipeline changed since the caller read it (stale etag).
+    #[error("pipeline {0} changed since it was read; read it again")]
+    PipelineChanged(String),
+    /// The tenant has as many pipelines as it may.
+    #[error("a tenant has at most {0} pipelines")]
+    TooManyPipelines(usize),
     /// The caller's identity is missing.
     #[error("{0}")]
     Unauthenticated(String),
@@ -99,7 +113,10 @@ impl ServiceError for DealError {
     fn code(&self) -> ErrorCode {
         match self {
             DealError::Invalid(_) => ErrorCode::InvalidArgument,
-            DealError::NotFound(_) => ErrorCode::NotFound,
+            DealError::NotFound(_) | DealError::PipelineNotFound(_) => ErrorCode::NotFound,
+            DealError::InvalidPipeline(_) => ErrorCode::InvalidArgument,
+            DealError::PipelineChanged(_) => ErrorCode::Aborted,
+            DealError::TooManyPipelines(_) => ErrorCode::FailedPrecondition,
             DealError::Unauthenticated(_) => ErrorCode::Unauthenticated,
             DealError::ContactErased(_) => ErrorCode::FailedPrecondition,
             DealError::ContactUnsettled(_) => ErrorCode::Aborted,
@@ -111,6 +128,10 @@ impl ServiceError for DealError {
         match self {
             DealError::Invalid(_) => "INVALID_DEAL",
             DealError::NotFound(_) => "DEAL_NOT_FOUND",
+            DealError::InvalidPipeline(_) => "INVALID_PIPELINE",
+            DealError::PipelineNotFound(_) => "PIPELINE_NOT_FOUND",
+            DealError::PipelineChanged(_) => "ETAG_MISMATCH",
+            DealError::TooManyPipelines(_) => "TOO_MANY_PIPELINES",
             DealError::Unauthenticated(_) => "UNAUTHENTICATED",
             DealError::ContactErased(_) => "CONTACT_ERASED",
             DealError::ContactUnsettled(_) => "CONTACT_BEING_MERGED",
@@ -119,7 +140,7 @@ impl ServiceError for DealError {
     }
     fn field_violations(&self) -> Vec<FieldViolation> {
         match self {
-            DealError::Invalid(v) => v.clone(),
+            DealError::Invalid(v) | DealError::InvalidPipeline(v) => v.clone(),
             _ => Vec::new(),
         }
     }

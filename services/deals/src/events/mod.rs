@@ -7,10 +7,10 @@ use rapport_platform::{
     events::{NewEvent, topics},
     identity::Principal,
 };
-use rapport_proto::events::v1::DealCreated;
+use rapport_proto::events::v1::{DealCreated, PipelineChanged, pipeline_changed};
 use rapport_store::OutboxMessage;
 
-use crate::domain::Deal;
+use crate::domain::{Deal, pipeline::Pipeline};
 
 /// CloudEvents `source` of every deals event.
 pub const SOURCE: &str = rapport_platform::events::sources::DEALS;
@@ -63,4 +63,65 @@ pub fn deal_audit(principal: &Principal, d: &Deal) -> OutboxMessage {
         draft = draft.about(contact);
     }
     draft.into_outbox(principal, SOURCE, d.create_time)
+}
+
+/// The `PipelineChanged` event: the pipeline's whole new state.
+pub fn pipeline_changed(principal: &Principal, p: &Pipeline) -> OutboxMessage {
+    NewEvent {
+        topic: topics::DEALS,
+        source: SOURCE,
+        principal,
+        aggregate_type: "pipeline",
+        aggregate_id: &p.id.to_string(),
+        aggregate_version: p.version,
+        occurred_at: p.update_time,
+        payload: PipelineChanged {
+            pipeline_id: p.id.to_string(),
+            name: p.name.clone(),
+            stages: p
+                .stages
+                .iter()
+                .map(|s| pipeline_changed::Stage {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    probability_basis_points: s.probability_bp,
+                    rotting_days: s.rotting_days.unwrap_or(0),
+                })
+                .collect(),
+            moved_stages: p.moved.clone().into_iter().collect(),
+            is_default: p.is_default,
+        },
+    }
+    .into_outbox()
+}
+
+/// A pipeline's audited fields.
+fn pipeline_fields(p: &Pipeline) -> serde_json::Value {
+    serde_json::json!({
+        "name": p.name,
+        "stages": p.stages.iter().map(|s| serde_json::json!({
+            "id": s.id,
+            "name": s.name,
+            "probability_basis_points": s.probability_bp,
+            "rotting_days": s.rotting_days,
+        })).collect::<Vec<_>>(),
+        "moved_stages": p.moved,
+    })
+}
+
+/// The audit entry of a pipeline created (`before` is `None`) or changed.
+pub fn pipeline_audit(
+    principal: &Principal,
+    before: Option<&Pipeline>,
+    p: &Pipeline,
+) -> OutboxMessage {
+    let change = if before.is_some() {
+        Change::Updated
+    } else {
+        Change::Created
+    };
+    let old = before.map(pipeline_fields);
+    AuditDraft::new(format!("pipelines/{}", p.id), change)
+        .with_fields(diff(old.as_ref(), Some(&pipeline_fields(p))))
+        .into_outbox(principal, SOURCE, p.update_time)
 }

@@ -68,6 +68,35 @@ async fn stores_reads_and_scopes_by_tenant(s: &dyn DealStore) {
     assert!(s.outbox().backlog().await.unwrap() >= 1);
 }
 
+async fn pipelines_are_versioned_written_with_their_events_and_scoped(s: &dyn DealStore) {
+    use crate::domain::pipeline::default_pipeline;
+    let acme = TenantId::parse("acme").unwrap();
+    let mut p = default_pipeline(&acme);
+    p.version = 1;
+    p.create_time = Utc::now().trunc_subsecs(3);
+    p.update_time = p.create_time;
+    p.updated_by = "admin".into();
+    let before = s.outbox().backlog().await.unwrap();
+    assert!(s.put_pipeline(&p, 0, &[event(), audit()]).await.unwrap());
+    assert_eq!(s.outbox().backlog().await.unwrap(), before + 2);
+    assert_eq!(s.get_pipeline(&acme, p.id).await.unwrap(), Some(p.clone()));
+    // A second writer that read version 0 too is refused, writes nothing.
+    let mut stale = p.clone();
+    stale.name = "Stale".into();
+    stale.version = 1;
+    assert!(!s.put_pipeline(&stale, 0, &[event()]).await.unwrap());
+    assert_eq!(s.outbox().backlog().await.unwrap(), before + 2);
+    let mut next = p.clone();
+    next.version = 2;
+    next.moved.insert("qualified".into(), "proposal".into());
+    next.stages.remove(1);
+    assert!(s.put_pipeline(&next, 1, &[event()]).await.unwrap());
+    assert_eq!(s.list_pipelines(&acme).await.unwrap(), [next.clone()]);
+    let globex = TenantId::parse("globex").unwrap();
+    assert!(s.list_pipelines(&globex).await.unwrap().is_empty());
+    assert_eq!(s.get_pipeline(&globex, p.id).await.unwrap(), None);
+}
+
 /// Creates deals of `contacts` in `tenant`, returning them in order.
 async fn create_all(s: &dyn DealStore, tenant: &str, contacts: &[Uuid]) -> Vec<Deal> {
     let mut out = Vec::new();
@@ -302,6 +331,12 @@ mod sqlite {
         let (_d, s) = store().await;
         super::writes_against_gone_people_are_redirected_or_refused(&s).await;
     }
+
+    #[tokio::test]
+    async fn pipelines_are_versioned_written_with_their_events_and_scoped() {
+        let (_d, s) = store().await;
+        super::pipelines_are_versioned_written_with_their_events_and_scoped(&s).await;
+    }
 }
 
 mod scylla {
@@ -367,6 +402,13 @@ mod scylla {
     async fn writes_against_gone_people_are_redirected_or_refused() {
         if let Some(s) = store().await {
             super::writes_against_gone_people_are_redirected_or_refused(&s).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn pipelines_are_versioned_written_with_their_events_and_scoped() {
+        if let Some(s) = store().await {
+            super::pipelines_are_versioned_written_with_their_events_and_scoped(&s).await;
         }
     }
 }

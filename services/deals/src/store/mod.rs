@@ -2,6 +2,7 @@
 
 #[cfg(test)]
 mod contract;
+mod pipeline_doc;
 mod scylla;
 mod sqlite;
 
@@ -12,7 +13,7 @@ use rapport_platform::{StoreSettings, contact_changes::ContactChangeStore, ident
 use rapport_store::{Linked, Outbox, OutboxMessage, StoreError};
 use uuid::Uuid;
 
-use crate::domain::Deal;
+use crate::domain::{Deal, pipeline::Pipeline};
 
 pub use self::scylla::ScyllaDealStore;
 pub use self::sqlite::SqliteDealStore;
@@ -40,6 +41,23 @@ pub trait DealStore: ContactChangeStore {
         tenant: &TenantId,
         contact_id: Uuid,
     ) -> Result<Vec<Deal>, StoreError>;
+    /// Stores `pipeline` (at its version) with `messages` atomically, if
+    /// the stored version is still `expected` (0: none stored yet).
+    /// `false`, and nothing written, when another change came first.
+    async fn put_pipeline(
+        &self,
+        pipeline: &Pipeline,
+        expected: u64,
+        messages: &[OutboxMessage],
+    ) -> Result<bool, StoreError>;
+    /// The stored pipeline of `tenant` with `id`, if any.
+    async fn get_pipeline(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+    ) -> Result<Option<Pipeline>, StoreError>;
+    /// Every stored pipeline of `tenant`, by id.
+    async fn list_pipelines(&self, tenant: &TenantId) -> Result<Vec<Pipeline>, StoreError>;
     /// The outbox the relay publishes from.
     fn outbox(&self) -> Arc<dyn Outbox>;
 }

@@ -12,7 +12,7 @@ use rapport_store::{
     Linked, Outbox, OutboxMessage, StoreError,
     scylla::{CqlMigration, ScyllaSettings, connect, prepare_idempotent},
     scylla_contact_fates::{CONTACT_FATES_CQL_MIGRATION, ScyllaContactFates},
-    scylla_outbox::{self, OUTBOX_CQL_MIGRATION, ScyllaOutbox},
+    scylla_outbox::{self, INSERT_CQL, OUTBOX_CQL_MIGRATION, ScyllaOutbox},
 };
 use scylla::{
     client::session::Session,
@@ -21,11 +21,12 @@ use scylla::{
         batch::{Batch, BatchType},
         prepared::PreparedStatement,
     },
+    value::CqlValue,
 };
 use uuid::Uuid;
 
-use super::DealStore;
-use crate::domain::{Deal, Money};
+use super::{DealStore, pipeline_doc};
+use crate::domain::{Deal, Money, pipeline::Pipeline};
 
 const MIGRATIONS: &[CqlMigration] = &[
     OUTBOX_CQL_MIGRATION,
@@ -41,6 +42,10 @@ const MIGRATIONS: &[CqlMigration] = &[
     CqlMigration {
         version: "0003_holding",
         cql: include_str!("../../migrations/scylla/0003_holding.cql"),
+    },
+    CqlMigration {
+        version: "0004_pipelines",
+        cql: include_str!("../../migrations/scylla/0004_pipelines.cql"),
     },
 ];
 
@@ -79,6 +84,10 @@ pub struct ScyllaDealStore {
     set_contact: PreparedStatement,
     is_applied: PreparedStatement,
     mark_applied: PreparedStatement,
+    pipeline: PreparedStatement,
+    pipelines: PreparedStatement,
+    put_pipeline: PreparedStatement,
+    outbox_insert: PreparedStatement,
     outbox: Arc<ScyllaOutbox>,
     fates: ScyllaContactFates,
 }
@@ -132,6 +141,22 @@ impl ScyllaDealStore {
             "INSERT INTO applied_events (tenant_id, event_id) VALUES (?, ?)",
         )
         .await?;
+        let pipeline = prepare_idempotent(
+            &session,
+            "SELECT id, version, doc FROM pipelines WHERE tenant_id = ? AND id = ?",
+        )
+        .await?;
+        let pipelines = prepare_idempotent(
+            &session,
+            "SELECT id, version, doc FROM pipelines WHERE tenant_id = ?",
+        )
+        .await?;
+        let put_pipeline = prepare_idempotent(
+            &session,
+            "INSERT INTO pipelines (tenant_id, id, version, doc) VALUES (?, ?, ?, ?)",
+        )
+        .await?;
+        let outbox_insert = session.prepare(INSERT_CQL).await?;
         let outbox = Arc::new(ScyllaOutbox::new(session.clone()).await?);
         let fates = ScyllaContactFates::prepare(session.clone()).await?;
         let store = ScyllaDealStore {
@@ -145,6 +170,10 @@ impl ScyllaDealStore {
             set_contact,
             is_applied,
             mark_applied,
+            pipeline,
+            pipelines,
+            put_pipeline,
+            outbox_insert,
             outbox,
             fates,
         };
@@ -414,9 +443,80 @@ impl DealStore for ScyllaDealStore {
         Ok(deals)
     }
 
+    /// Reads the stored version, then writes the pipeline and its messages
+    /// in one logged batch. Two admins saving the same pipeline in the same
+    /// instant can both pass the check (last write wins): a lightweight
+    /// transaction cannot share a batch with the outbox rows of another
+    /// partition, and a change without its audit entry is worse.
+    async fn put_pipeline(
+        &self,
+        pipeline: &Pipeline,
+        expected: u64,
+        messages: &[OutboxMessage],
+    ) -> Result<bool, StoreError> {
+        let stored = self
+            .get_pipeline(&pipeline.tenant, pipeline.id)
+            .await?
+            .map(|p| p.version)
+            .unwrap_or(0);
+        if stored != expected {
+            return Ok(false);
+        }
+        let mut batch = Batch::new(BatchType::Logged);
+        batch.append_statement(self.put_pipeline.clone());
+        let mut rows = vec![vec![
+            CqlValue::Text(pipeline.tenant.to_string()),
+            CqlValue::Uuid(pipeline.id),
+            CqlValue::BigInt(pipeline.version as i64),
+            CqlValue::Text(pipeline_doc::encode(pipeline)),
+        ]];
+        for m in messages {
+            batch.append_statement(self.outbox_insert.clone());
+            rows.push(ScyllaOutbox::cql_values(m));
+        }
+        self.session.batch(&batch, rows).await?;
+        Ok(true)
+    }
+
+    async fn get_pipeline(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+    ) -> Result<Option<Pipeline>, StoreError> {
+        let rows = self
+            .session
+            .execute_unpaged(&self.pipeline, (tenant.as_str(), id))
+            .await?
+            .into_rows_result()?;
+        let mut out = pipeline_rows(tenant, rows)?;
+        Ok(out.pop())
+    }
+
+    async fn list_pipelines(&self, tenant: &TenantId) -> Result<Vec<Pipeline>, StoreError> {
+        let rows = self
+            .session
+            .execute_unpaged(&self.pipelines, (tenant.as_str(),))
+            .await?
+            .into_rows_result()?;
+        pipeline_rows(tenant, rows)
+    }
+
     fn outbox(&self) -> Arc<dyn Outbox> {
         self.outbox.clone()
     }
+}
+
+fn pipeline_rows(
+    tenant: &TenantId,
+    rows: scylla::response::query_result::QueryRowsResult,
+) -> Result<Vec<Pipeline>, StoreError> {
+    rows.rows::<(Uuid, i64, String)>()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?
+        .map(|r| {
+            let (id, version, doc) = r.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            pipeline_doc::decode(tenant.clone(), id, version as u64, &doc)
+        })
+        .collect()
 }
 
 #[async_trait]

@@ -11,13 +11,14 @@ use rapport_platform::{
 use rapport_store::{
     Linked, Outbox, OutboxMessage, StoreError,
     sqlite::{
-        Migration, OUTBOX_MIGRATION, SqliteDb, contact_fates::CONTACT_FATES_MIGRATION, query_all,
+        Migration, OUTBOX_MIGRATION, SqliteDb, contact_fates::CONTACT_FATES_MIGRATION,
+        insert_outbox, query_all,
     },
 };
 use uuid::Uuid;
 
-use super::DealStore;
-use crate::domain::{Deal, Money};
+use super::{DealStore, pipeline_doc};
+use crate::domain::{Deal, Money, pipeline::Pipeline};
 
 const MIGRATIONS: &[Migration] = &[
     OUTBOX_MIGRATION,
@@ -33,6 +34,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: "0003_holding",
         sql: include_str!("../../migrations/sqlite/0003_holding.sql"),
+    },
+    Migration {
+        version: "0004_pipelines",
+        sql: include_str!("../../migrations/sqlite/0004_pipelines.sql"),
     },
 ];
 
@@ -111,9 +116,93 @@ impl DealStore for SqliteDealStore {
             .await
     }
 
+    async fn put_pipeline(
+        &self,
+        pipeline: &Pipeline,
+        expected: u64,
+        messages: &[OutboxMessage],
+    ) -> Result<bool, StoreError> {
+        let (tenant, id) = (pipeline.tenant.to_string(), pipeline.id.to_string());
+        let (version, doc) = (pipeline.version as i64, pipeline_doc::encode(pipeline));
+        let messages = messages.to_vec();
+        self.db
+            .write(move |tx| async move {
+                let stored = query_all(
+                    &tx,
+                    "SELECT version FROM pipelines WHERE tenant_id = ?1 AND id = ?2",
+                    [tenant.clone(), id.clone()],
+                    |row| Ok(row.get::<i64>(0)?),
+                )
+                .await?;
+                if stored.first().copied().unwrap_or(0) != expected as i64 {
+                    return Ok(false);
+                }
+                tx.execute(
+                    "INSERT INTO pipelines (tenant_id, id, version, doc) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (tenant_id, id) DO UPDATE SET version = ?3, doc = ?4",
+                    libsql::params![tenant, id, version, doc],
+                )
+                .await?;
+                for m in &messages {
+                    insert_outbox(&tx, m).await?;
+                }
+                Ok::<_, StoreError>(true)
+            })
+            .await
+    }
+
+    async fn get_pipeline(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+    ) -> Result<Option<Pipeline>, StoreError> {
+        let t = tenant.clone();
+        let params = [tenant.to_string(), id.to_string()];
+        let found = self
+            .db
+            .read(move |conn| async move {
+                query_all(
+                    &conn,
+                    "SELECT id, version, doc FROM pipelines WHERE tenant_id = ?1 AND id = ?2",
+                    params,
+                    |row| decode_pipeline(&t, row),
+                )
+                .await
+            })
+            .await?;
+        Ok(found.into_iter().next())
+    }
+
+    async fn list_pipelines(&self, tenant: &TenantId) -> Result<Vec<Pipeline>, StoreError> {
+        let t = tenant.clone();
+        let params = [tenant.to_string()];
+        self.db
+            .read(move |conn| async move {
+                query_all(
+                    &conn,
+                    "SELECT id, version, doc FROM pipelines WHERE tenant_id = ?1 ORDER BY id",
+                    params,
+                    |row| decode_pipeline(&t, row),
+                )
+                .await
+            })
+            .await
+    }
+
     fn outbox(&self) -> Arc<dyn Outbox> {
         self.db.clone()
     }
+}
+
+fn decode_pipeline(tenant: &TenantId, row: &libsql::Row) -> Result<Pipeline, StoreError> {
+    let id = Uuid::parse_str(&row.get::<String>(0)?)
+        .map_err(|_| StoreError::Corrupt("pipelines.id".into()))?;
+    pipeline_doc::decode(
+        tenant.clone(),
+        id,
+        row.get::<i64>(1)? as u64,
+        &row.get::<String>(2)?,
+    )
 }
 
 #[async_trait]

@@ -18,6 +18,7 @@ mod imports;
 mod interactions;
 mod merge_patch;
 mod personal_data;
+mod pipelines;
 mod roles;
 mod sessions;
 mod settings;
@@ -97,6 +98,14 @@ pub(crate) fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
         .route("/v1/contacts/{id}/timeline", get(interactions::timeline))
         .route("/v1/deals", post(deals::create))
         .route("/v1/deals/{id}", get(deals::get))
+        .route(
+            "/v1/pipelines",
+            get(pipelines::list).post(pipelines::create),
+        )
+        .route(
+            "/v1/pipelines/{id}",
+            get(pipelines::get).patch(pipelines::patch),
+        )
         .route("/v1/tasks", post(tasks::create))
         .route("/v1/tasks/{id}", get(tasks::get))
         .route("/v1/analytics/summary", get(analytics::summary))
