@@ -242,13 +242,17 @@ impl Relay<'_> {
         }
     }
 
-    /// Reads up to [`BATCH`] pending messages that are not already in
-    /// flight and hands them to the producer, in outbox order.
+    /// Reads up to [`BATCH`] pending messages of keys that are not in
+    /// flight and hands them to the producer, in outbox order. A key in
+    /// flight waits for its round to finish: should that round fail while
+    /// this one succeeds, the later events of the key would be in the log
+    /// before the earlier ones are published again.
     async fn start_round(&self, in_flight: Option<&[PendingMessage]>) -> Result<Option<Round>, ()> {
-        let flying: HashSet<&[u8]> = in_flight
-            .unwrap_or_default()
+        let in_flight = in_flight.unwrap_or_default();
+        let flying: HashSet<&[u8]> = in_flight.iter().map(|p| p.position.as_slice()).collect();
+        let busy: HashSet<(&str, &str)> = in_flight
             .iter()
-            .map(|p| p.position.as_slice())
+            .map(|p| (p.message.topic.as_str(), p.message.key.as_str()))
             .collect();
         let pending: Vec<PendingMessage> = self
             .outbox
@@ -258,7 +262,10 @@ impl Relay<'_> {
                 tracing::warn!(service = self.service, error = %e, "outbox read failed");
             })?
             .into_iter()
-            .filter(|p| !flying.contains(p.position.as_slice()))
+            .filter(|p| {
+                !flying.contains(p.position.as_slice())
+                    && !busy.contains(&(p.message.topic.as_str(), p.message.key.as_str()))
+            })
             .take(BATCH)
             .collect();
         // A message the producer cannot take now (its queue is full) ends
