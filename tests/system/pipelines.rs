@@ -124,6 +124,40 @@ async fn admins_shape_pipelines_under_the_stage_rules_and_no_deal_is_stranded() 
     let id = created["id"].as_str().unwrap().to_owned();
     let path = format!("/v1/pipelines/{id}");
 
+    // Deals go into a pipeline's stages, and only into them.
+    let (s, deal) = app
+        .post(
+            "/v1/deals",
+            &rep,
+            json!({"title": "Fleet renewal", "pipeline_id": id, "stage": "quoted"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{deal}");
+    assert_eq!(
+        (&deal["pipeline_id"], &deal["stage"]),
+        (&json!(id), &json!("quoted"))
+    );
+    let deal_path = format!("/v1/deals/{}", deal["id"].as_str().unwrap());
+    let (s, first) = app
+        .post("/v1/deals", &rep, json!({"title": "Walk-in"}))
+        .await;
+    assert_eq!(s, 201, "{first}");
+    assert_eq!(
+        (&first["pipeline_id"], &first["stage"]),
+        (&json!(default_id), &json!("new"))
+    );
+    for (body, field) in [
+        (json!({"title": "X", "stage": "quoted"}), "deal.stage"),
+        (
+            json!({"title": "X", "pipeline_id": uuid::Uuid::now_v7().to_string()}),
+            "deal.pipeline_id",
+        ),
+    ] {
+        let (s, problem) = app.post("/v1/deals", &rep, body.clone()).await;
+        assert_eq!(s, 400, "{body}: {problem}");
+        assert_eq!(fields(&problem), [field], "{problem}");
+    }
+
     // Removing a stage without saying where its deals go is refused.
     let kept = json!([
         {"id": "due", "name": "Due", "probability": 0.3},
@@ -156,6 +190,9 @@ async fn admins_shape_pipelines_under_the_stage_rules_and_no_deal_is_stranded() 
     assert_eq!(s, 200, "{changed}");
     assert_eq!(changed["moved_stages"], json!({"quoted": "signed"}));
     assert_ne!(changed["etag"], created["etag"]);
+    // The deal of the removed stage is now in the stage it moved to.
+    let (s, moved) = app.get(&deal_path, &rep).await;
+    assert_eq!((s, &moved["stage"]), (200, &json!("signed")), "{moved}");
     // An edit from the old version changes nothing.
     let (s, problem) = patch(
         &app,

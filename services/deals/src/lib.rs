@@ -102,6 +102,7 @@ mod tests {
                 ..Default::default()
             }
             .validate(
+                &crate::domain::pipeline::default_pipeline(&TenantId::parse(tenant).unwrap()),
                 TenantId::parse(tenant).unwrap(),
                 UserId::parse("bob").unwrap(),
                 Utc::now(),

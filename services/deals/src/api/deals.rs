@@ -83,14 +83,24 @@ impl DealsService for DealsApi {
                 units: m.units,
                 nanos: m.nanos,
             }),
+            pipeline_id: d.pipeline_id,
             stage: d.stage,
             owner: d.owner,
             team: d.team,
             shared_with: d.shared_with,
         };
         principal.default_assignment(&mut draft.owner, &mut draft.team);
+        let pipeline = self
+            .pipeline_of_draft(&principal, &draft.pipeline_id)
+            .await
+            .map_err(status)?;
         let mut deal = draft
-            .validate(principal.tenant.clone(), principal.user.clone(), Utc::now())
+            .validate(
+                &pipeline,
+                principal.tenant.clone(),
+                principal.user.clone(),
+                Utc::now(),
+            )
             .map_err(status)?;
         principal
             .check_assignment(Object::Deals, None, &deal.owner, &deal.team)
@@ -141,7 +151,15 @@ impl DealsService for DealsApi {
             .await
             .map_err(|e| status(e.into()))?
         {
-            Some(d) if principal.sees_record(&d.owner, &d.team, &d.shared_with) => {
+            Some(mut d) if principal.sees_record(&d.owner, &d.team, &d.shared_with) => {
+                // Shown in the stage it is in now, should its stage be gone.
+                let pipeline = self
+                    .pipeline(&principal, &d.pipeline_id.to_string())
+                    .await
+                    .map_err(status)?;
+                if let Some(stage) = pipeline.resolve(&d.stage) {
+                    d.stage.clone_from(&stage.id);
+                }
                 Ok(Response::new(to_proto(&d)))
             }
             _ => Err(not_found()),
@@ -217,6 +235,7 @@ fn to_proto(d: &Deal) -> pb::Deal {
             nanos: m.nanos,
         }),
         stage: d.stage.clone(),
+        pipeline_id: d.pipeline_id.to_string(),
         owner: d.owner.clone(),
         team: d.team.clone(),
         shared_with: d.shared_with.clone(),

@@ -93,6 +93,7 @@ mod tests {
                 ..Default::default()
             }
             .validate(
+                &crate::domain::pipeline::default_pipeline(&TenantId::parse(tenant).unwrap()),
                 TenantId::parse(tenant).unwrap(),
                 UserId::parse("bob").unwrap(),
                 Utc::now(),

@@ -43,6 +43,29 @@ impl DealsApi {
         }
     }
 
+    /// The pipeline a deal draft names (empty: the default); an unknown id
+    /// is an invalid field of the deal.
+    pub(super) async fn pipeline_of_draft(
+        &self,
+        p: &Principal,
+        id: &str,
+    ) -> Result<Pipeline, DealError> {
+        if id.trim().is_empty() {
+            return self
+                .pipeline(p, &default_pipeline_id(&p.tenant).to_string())
+                .await;
+        }
+        match self.pipeline(p, id).await {
+            Err(DealError::PipelineNotFound(_)) => Err(DealError::Invalid(vec![
+                rapport_platform::error::FieldViolation::new(
+                    "deal.pipeline_id",
+                    "no such pipeline in this tenant",
+                ),
+            ])),
+            other => other,
+        }
+    }
+
     /// Creates a pipeline from `draft` (the caller holds
     /// `pipelines.manage`).
     pub(super) async fn add_pipeline(

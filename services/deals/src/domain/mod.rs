@@ -11,8 +11,6 @@ use uuid::Uuid;
 
 /// Longest accepted title.
 const MAX_TITLE: usize = 200;
-/// Stage of a new deal when none is given (pipelines come later).
-pub const DEFAULT_STAGE: &str = "new";
 
 /// An exact amount in one currency.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,7 +36,10 @@ pub struct Deal {
     pub contact_id: Option<Uuid>,
     /// Amount, if known.
     pub amount: Option<Money>,
-    /// Pipeline stage.
+    /// Its pipeline.
+    pub pipeline_id: Uuid,
+    /// Pipeline stage, as written (read it through
+    /// [`pipeline::Pipeline::resolve`]: the stage may have been removed).
     pub stage: String,
     /// Version, for etags.
     pub version: u64,
@@ -63,7 +64,9 @@ pub struct DealDraft {
     pub contact_id: String,
     /// Amount.
     pub amount: Option<Money>,
-    /// Stage, empty for the default.
+    /// Pipeline id, empty for the tenant's default.
+    pub pipeline_id: String,
+    /// Stage id, empty for the pipeline's first stage.
     pub stage: String,
     /// Owner's user id (defaulted by the API).
     pub owner: String,
@@ -147,9 +150,11 @@ impl ServiceError for DealError {
 }
 
 impl DealDraft {
-    /// Validates the draft; reports every invalid field at once.
+    /// Validates the draft for `pipeline` (the one it asked for, or the
+    /// tenant's default); reports every invalid field at once.
     pub fn validate(
         self,
+        pipeline: &pipeline::Pipeline,
         tenant: TenantId,
         user: UserId,
         now: DateTime<Utc>,
@@ -188,18 +193,18 @@ impl DealDraft {
             }
         }
         let stage = match self.stage.trim() {
-            "" => DEFAULT_STAGE.to_owned(),
-            s if s.len() <= 64
-                && s.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
-                }) =>
-            {
-                s.to_owned()
-            }
-            _ => {
+            "" => pipeline.first_stage().id.clone(),
+            s if pipeline.stages.iter().any(|st| st.id == s) => s.to_owned(),
+            s => {
+                let ids: Vec<&str> = pipeline.stages.iter().map(|st| st.id.as_str()).collect();
                 v.push(FieldViolation::new(
                     "deal.stage",
-                    "a stage id: lower-case letters, digits, '-' or '_'",
+                    format!(
+                        "{:?} is not a stage of pipeline {:?} (its stages: {})",
+                        s.chars().take(64).collect::<String>(),
+                        pipeline.name,
+                        ids.join(", ")
+                    ),
                 ));
                 String::new()
             }
@@ -220,6 +225,7 @@ impl DealDraft {
             title,
             contact_id,
             amount: self.amount,
+            pipeline_id: pipeline.id,
             stage,
             version: 1,
             create_time: now,
@@ -247,21 +253,32 @@ mod tests {
     use super::*;
 
     fn validate(d: DealDraft) -> Result<Deal, DealError> {
+        let tenant = TenantId::parse("acme").unwrap();
         d.validate(
-            TenantId::parse("acme").unwrap(),
+            &pipeline::default_pipeline(&tenant),
+            tenant,
             UserId::parse("bob").unwrap(),
             Utc::now(),
         )
     }
 
     #[test]
-    fn defaults_the_stage() {
+    fn starts_in_the_pipelines_first_stage_and_only_in_its_stages() {
         let d = validate(DealDraft {
             title: "Fleet renewal".into(),
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(d.stage, DEFAULT_STAGE);
+        assert_eq!(d.stage, "new");
+        let err = validate(DealDraft {
+            title: "Fleet renewal".into(),
+            stage: "won".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let v = err.field_violations();
+        assert_eq!(v[0].field, "deal.stage");
+        assert!(v[0].description.contains("new, qualified"), "{v:?}");
     }
 
     #[test]

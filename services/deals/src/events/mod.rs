@@ -39,6 +39,7 @@ pub fn deal_created(principal: &Principal, d: &Deal) -> OutboxMessage {
             stage: d.stage.clone(),
             owner: d.owner.clone(),
             team: d.team.clone(),
+            pipeline_id: d.pipeline_id.to_string(),
         },
     }
     .into_outbox()
@@ -52,6 +53,7 @@ pub fn deal_audit(principal: &Principal, d: &Deal) -> OutboxMessage {
         "amount": d.amount.as_ref().map(|m| serde_json::json!({
             "currency_code": m.currency, "units": m.units, "nanos": m.nanos
         })),
+        "pipeline_id": d.pipeline_id.to_string(),
         "stage": d.stage,
         "owner": d.owner,
         "team": d.team,

@@ -25,6 +25,7 @@ fn deal_of(tenant: &str, contact: Uuid) -> Deal {
             units: 1250,
             nanos: 500_000_000,
         }),
+        pipeline_id: String::new(),
         stage: String::new(),
         // Owner, team and shares round-trip through every backend.
         owner: "dana".into(),
@@ -32,6 +33,11 @@ fn deal_of(tenant: &str, contact: Uuid) -> Deal {
         shared_with: vec!["user:ravi".into(), "team:support".into()],
     }
     .validate(
+        // A pipeline of its own, so its id round-trips too.
+        &crate::domain::pipeline::Pipeline {
+            id: Uuid::now_v7(),
+            ..crate::domain::pipeline::default_pipeline(&TenantId::parse(tenant).unwrap())
+        },
         TenantId::parse(tenant).unwrap(),
         UserId::parse("bob").unwrap(),
         Utc::now().trunc_subsecs(3),

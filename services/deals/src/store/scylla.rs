@@ -26,7 +26,10 @@ use scylla::{
 use uuid::Uuid;
 
 use super::{DealStore, pipeline_doc};
-use crate::domain::{Deal, Money, pipeline::Pipeline};
+use crate::domain::{
+    Deal, Money,
+    pipeline::{Pipeline, default_pipeline_id},
+};
 
 const MIGRATIONS: &[CqlMigration] = &[
     OUTBOX_CQL_MIGRATION,
@@ -47,13 +50,17 @@ const MIGRATIONS: &[CqlMigration] = &[
         version: "0004_pipelines",
         cql: include_str!("../../migrations/scylla/0004_pipelines.cql"),
     },
+    CqlMigration {
+        version: "0005_deal_pipeline",
+        cql: include_str!("../../migrations/scylla/0005_deal_pipeline.cql"),
+    },
 ];
 
 /// Marker row in `schema_migrations` once deals written before
 /// `0002_contact_links` are in `deals_by_contact`.
 const BACKFILL_MARKER: &str = "0002_contact_links_backfill";
 
-const COLUMNS: &str = "tenant_id, id, title, contact_id, currency_code, amount_units, amount_nanos, stage, version, create_time, created_by, owner, team, shared_with";
+const COLUMNS: &str = "tenant_id, id, title, contact_id, currency_code, amount_units, amount_nanos, stage, version, create_time, created_by, owner, team, shared_with, pipeline_id";
 
 type Row = (
     String,
@@ -70,6 +77,7 @@ type Row = (
     Option<String>,
     Option<String>,
     Option<Vec<String>>,
+    Option<Uuid>,
 );
 
 /// The ScyllaDB backend.
@@ -100,7 +108,7 @@ impl ScyllaDealStore {
     pub async fn connect(settings: &ScyllaSettings) -> Result<Self, StoreError> {
         let session = connect(settings, MIGRATIONS).await?;
         let insert_deal = format!(
-            "INSERT INTO deals ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO deals ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         // The entity rows and the outbox row go in one LOGGED batch.
         // A deal with a contact also gets its deals_by_contact row.
@@ -332,6 +340,7 @@ impl DealStore for ScyllaDealStore {
             Some(d.owner.clone()),
             Some(d.team.clone()),
             Some(d.shared_with.clone()),
+            Some(d.pipeline_id),
         );
         match d.contact_id {
             Some(contact) => {
@@ -402,10 +411,13 @@ impl DealStore for ScyllaDealStore {
             owner,
             team,
             shared_with,
+            pipeline_id,
         ) = row;
         let corrupt = |what: &str| StoreError::Corrupt(format!("deals.{what}"));
+        let tenant = TenantId::parse(&tenant).map_err(|_| corrupt("tenant_id"))?;
         Ok(Some(Deal {
-            tenant: TenantId::parse(&tenant).map_err(|_| corrupt("tenant_id"))?,
+            pipeline_id: pipeline_id.unwrap_or_else(|| default_pipeline_id(&tenant)),
+            tenant,
             id,
             title,
             contact_id,

@@ -18,7 +18,10 @@ use rapport_store::{
 use uuid::Uuid;
 
 use super::{DealStore, pipeline_doc};
-use crate::domain::{Deal, Money, pipeline::Pipeline};
+use crate::domain::{
+    Deal, Money,
+    pipeline::{Pipeline, default_pipeline_id},
+};
 
 const MIGRATIONS: &[Migration] = &[
     OUTBOX_MIGRATION,
@@ -39,9 +42,13 @@ const MIGRATIONS: &[Migration] = &[
         version: "0004_pipelines",
         sql: include_str!("../../migrations/sqlite/0004_pipelines.sql"),
     },
+    Migration {
+        version: "0005_deal_pipeline",
+        sql: include_str!("../../migrations/sqlite/0005_deal_pipeline.sql"),
+    },
 ];
 
-const COLUMNS: &str = "tenant_id, id, title, contact_id, currency_code, amount_units, amount_nanos, stage, version, create_time, created_by, owner, team, shared_with";
+const COLUMNS: &str = "tenant_id, id, title, contact_id, currency_code, amount_units, amount_nanos, stage, version, create_time, created_by, owner, team, shared_with, pipeline_id";
 
 /// The SQLite backend.
 #[derive(Debug)]
@@ -69,7 +76,7 @@ impl DealStore for SqliteDealStore {
         self.db
             .insert_linked(
                 d.contact_id.map(|c| (d.tenant.as_str().to_owned(), c)),
-            format!("INSERT INTO deals ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+            format!("INSERT INTO deals ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
             libsql::params![
                 d.tenant.as_str(),
                 d.id.to_string(),
@@ -85,6 +92,7 @@ impl DealStore for SqliteDealStore {
                 d.owner.as_str(),
                 d.team.as_str(),
                 serde_json::to_string(&d.shared_with).unwrap_or_else(|_| "[]".into()),
+                d.pipeline_id.to_string(),
             ],
                 vec![event.clone(), audit.clone()],
             )
@@ -234,8 +242,14 @@ fn decode(row: &libsql::Row) -> Result<Deal, StoreError> {
         }),
         None => None,
     };
+    let tenant = TenantId::parse(&row.get::<String>(0)?).map_err(|_| corrupt("tenant_id"))?;
+    let pipeline_id = match row.get::<Option<String>>(14)? {
+        Some(id) => Uuid::parse_str(&id).map_err(|_| corrupt("pipeline_id"))?,
+        None => default_pipeline_id(&tenant),
+    };
     Ok(Deal {
-        tenant: TenantId::parse(&row.get::<String>(0)?).map_err(|_| corrupt("tenant_id"))?,
+        tenant,
+        pipeline_id,
         id: Uuid::parse_str(&row.get::<String>(1)?).map_err(|_| corrupt("id"))?,
         title: row.get(2)?,
         contact_id: row
