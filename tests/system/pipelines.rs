@@ -190,6 +190,7 @@ async fn admins_shape_pipelines_under_the_stage_rules_and_no_deal_is_stranded() 
     assert_eq!(s, 200, "{changed}");
     assert_eq!(changed["moved_stages"], json!({"quoted": "signed"}));
     assert_ne!(changed["etag"], created["etag"]);
+    assert_eq!(changed["etag"], "\"2\"", "{changed}");
     // The deal of the removed stage is now in the stage it moved to.
     let (s, moved) = app.get(&deal_path, &rep).await;
     assert_eq!((s, &moved["stage"]), (200, &json!("signed")), "{moved}");

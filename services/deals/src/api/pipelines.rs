@@ -107,7 +107,13 @@ impl DealsApi {
         draft: PipelineDraft,
     ) -> Result<Pipeline, DealError> {
         let current = self.pipeline(p, id).await?;
-        if !etag.is_empty() && etag != pipeline_etag(&current) {
+        let bare = |e: &str| {
+            e.trim()
+                .trim_start_matches("W/")
+                .trim_matches('"')
+                .to_owned()
+        };
+        if !etag.trim().is_empty() && bare(etag) != bare(&pipeline_etag(&current)) {
             return Err(DealError::PipelineChanged(current.id.to_string()));
         }
         let (name, stages, moved) = draft
