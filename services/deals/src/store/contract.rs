@@ -296,6 +296,32 @@ mod sqlite {
         (dir, s)
     }
 
+    /// Deals stored before pipelines (no pipeline id) are in the default.
+    #[tokio::test]
+    async fn deals_from_before_pipelines_are_in_the_default_pipeline() {
+        use crate::{domain::pipeline::default_pipeline_id, store::DealStore};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deals.db");
+        let d = super::deal("acme");
+        {
+            let s = SqliteDealStore::open(&path).await.unwrap();
+            s.create(&d, &super::event(), &super::audit())
+                .await
+                .unwrap();
+        }
+        {
+            let db = libsql::Builder::new_local(&path).build().await.unwrap();
+            let conn = db.connect().unwrap();
+            conn.execute("UPDATE deals SET pipeline_id = NULL", ())
+                .await
+                .unwrap();
+        }
+        let s = SqliteDealStore::open(&path).await.unwrap();
+        let read = s.get(&d.tenant, d.id).await.unwrap().unwrap();
+        assert_eq!(read.pipeline_id, default_pipeline_id(&d.tenant));
+        assert_ne!(d.pipeline_id, read.pipeline_id, "the fixture had its own");
+    }
+
     #[tokio::test]
     async fn stores_reads_and_scopes_by_tenant() {
         let (_d, s) = store().await;
