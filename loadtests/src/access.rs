@@ -8,12 +8,11 @@
 use std::{
     io::{BufWriter, Write},
     path::{Path, PathBuf},
-    process::Command,
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use hdrhistogram::Histogram;
 use rapport_platform::identity::{Principal, Role, TeamId, TenantId, UserId};
 use rapport_proto::common::v1::PageRequest;
@@ -132,19 +131,7 @@ pub(crate) async fn access(
     let file = dir.path().join("access.csv");
     write_csv(&file, rows)?;
     let t = Instant::now();
-    let out = Command::new(&binary)
-        .args(["import", "contacts"])
-        .arg(&file)
-        .args(["--api-url", &app.http, "--token", &app.token])
-        .output()
-        .context("run rapport import contacts")?;
-    if !out.status.success() {
-        bail!(
-            "import failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    app.import_contacts(&binary, &file)?;
     println!(
         "imported {rows} contacts of {USERS} users in {TEAMS} teams in {:.1} s",
         t.elapsed().as_secs_f64()

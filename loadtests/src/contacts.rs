@@ -4,7 +4,6 @@
 use std::{
     io::{BufWriter, Write},
     path::{Path, PathBuf},
-    process::Command,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -12,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use rapport_platform::identity::{Principal, Role, TenantId, UserId};
 use rapport_proto::common::v1::PageRequest;
 use rapport_proto::contacts::v1::{
@@ -136,22 +135,11 @@ pub(crate) async fn contacts(
     };
     let before = rss_mib(pid).unwrap_or_default();
     let t = Instant::now();
-    let out = Command::new(&binary)
-        .args(["import", "contacts"])
-        .arg(&file)
-        .args(["--api-url", &app.http, "--token", &app.token])
-        .output()
-        .context("run rapport import contacts")?;
+    let imported = app.import_contacts(&binary, &file);
     let elapsed = t.elapsed().as_secs_f64();
     done.store(true, Ordering::Relaxed);
     let samples = samples.join().unwrap_or_default();
-    let summary = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!(
-            "import failed: {summary}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let summary = imported?;
     let quarter = |q: usize| {
         samples
             .get(samples.len() * q / 4)

@@ -15,7 +15,7 @@
 
 use std::{
     io::{BufRead, BufReader},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{
         Arc,
@@ -125,6 +125,25 @@ struct Monolith {
 
 impl Monolith {
     /// The gRPC address of `service`.
+    /// Imports `file` with `rapport import contacts` as the tenant's admin;
+    /// the command's summary on success.
+    fn import_contacts(&self, binary: &Path, file: &Path) -> anyhow::Result<String> {
+        let out = Command::new(binary)
+            .args(["import", "contacts"])
+            .arg(file)
+            .args(["--api-url", &self.http, "--token", &self.token])
+            .output()
+            .context("run rapport import contacts")?;
+        let summary = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            bail!(
+                "import failed: {summary}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(summary)
+    }
+
     fn grpc_of(&self, service: &str) -> anyhow::Result<String> {
         self.grpc
             .get(service)

@@ -154,14 +154,12 @@ impl DealsService for DealsApi {
             Some(mut d) if principal.sees_record(&d.owner, &d.team, &d.shared_with) => {
                 // Shown in the stage it is in now, should its stage be gone
                 // (as stored when its pipeline cannot be found).
-                match self.pipeline(&principal, &d.pipeline_id.to_string()).await {
-                    Ok(pipeline) => {
-                        if let Some(stage) = pipeline.resolve(&d.stage) {
-                            d.stage.clone_from(&stage.id);
-                        }
-                    }
-                    Err(DealError::PipelineNotFound(_)) => {}
-                    Err(e) => return Err(status(e)),
+                let pipeline = self
+                    .find_pipeline(&principal, d.pipeline_id)
+                    .await
+                    .map_err(status)?;
+                if let Some(stage) = pipeline.as_ref().and_then(|p| p.resolve(&d.stage)) {
+                    d.stage.clone_from(&stage.id);
                 }
                 Ok(Response::new(to_proto(&d)))
             }

@@ -32,15 +32,24 @@ impl DealsApi {
         Ok(all)
     }
 
-    /// One pipeline of the caller's tenant.
+    /// One pipeline of the caller's tenant, by the id a caller sent.
     pub(super) async fn pipeline(&self, p: &Principal, id: &str) -> Result<Pipeline, DealError> {
         let not_found = || DealError::PipelineNotFound(id.chars().take(64).collect());
         let id = Uuid::parse_str(id.trim()).map_err(|_| not_found())?;
-        match self.store.get_pipeline(&p.tenant, id).await? {
-            Some(found) => Ok(found),
-            None if id == default_pipeline_id(&p.tenant) => Ok(default_pipeline(&p.tenant)),
-            None => Err(not_found()),
-        }
+        self.find_pipeline(p, id).await?.ok_or_else(not_found)
+    }
+
+    /// The pipeline with `id`: stored, or the built-in default.
+    pub(super) async fn find_pipeline(
+        &self,
+        p: &Principal,
+        id: Uuid,
+    ) -> Result<Option<Pipeline>, DealError> {
+        Ok(match self.store.get_pipeline(&p.tenant, id).await? {
+            Some(found) => Some(found),
+            None if id == default_pipeline_id(&p.tenant) => Some(default_pipeline(&p.tenant)),
+            None => None,
+        })
     }
 
     /// The pipeline a deal draft names (empty: the default); an unknown id
@@ -51,9 +60,10 @@ impl DealsApi {
         id: &str,
     ) -> Result<Pipeline, DealError> {
         if id.trim().is_empty() {
-            return self
-                .pipeline(p, &default_pipeline_id(&p.tenant).to_string())
-                .await;
+            return Ok(self
+                .find_pipeline(p, default_pipeline_id(&p.tenant))
+                .await?
+                .unwrap_or_else(|| default_pipeline(&p.tenant)));
         }
         match self.pipeline(p, id).await {
             Err(DealError::PipelineNotFound(_)) => Err(DealError::Invalid(vec![

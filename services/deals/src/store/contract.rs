@@ -312,6 +312,8 @@ mod sqlite {
         {
             let db = libsql::Builder::new_local(&path).build().await.unwrap();
             let conn = db.connect().unwrap();
+            // The first store's threads may still be letting go of the file.
+            conn.query("PRAGMA busy_timeout = 10000", ()).await.unwrap();
             conn.execute("UPDATE deals SET pipeline_id = NULL", ())
                 .await
                 .unwrap();
