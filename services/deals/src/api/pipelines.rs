@@ -214,7 +214,8 @@ pub(super) fn to_proto(p: &Pipeline) -> pb::Pipeline {
             .collect(),
         is_default: p.is_default,
         etag: pipeline_etag(p),
-        audit: Some(AuditStamp {
+        // The built-in default (version 0) was never created or changed.
+        audit: (p.version > 0).then(|| AuditStamp {
             create_time: Some(to_timestamp(p.create_time)),
             created_by: String::new(),
             update_time: Some(to_timestamp(p.update_time)),
